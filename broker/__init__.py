@@ -1,0 +1,1 @@
+"""Tether broker: a self-hosted server speaking Ably's realtime and REST protocols."""

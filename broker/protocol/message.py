@@ -1,0 +1,134 @@
+"""The canonical Message: data kept as str or bytes, so each wire format gets its own form."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import AblyError
+from .wire import Format, as_int, as_str, dumps_json
+
+
+def _strip_base64(data: str, encoding: str) -> tuple[bytes, str | None]:
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise AblyError(40013, 400, "Data with base64 encoding is not valid base64") from exc
+    rest = encoding[: -len("base64")].rstrip("/")
+    return raw, rest or None
+
+
+def normalise_data(data: Any, encoding: str | None, fmt: Format) -> tuple[str | bytes | None, str | None]:
+    """Bring inbound data to its canonical form: text as str, binary as bytes."""
+    if data is None or isinstance(data, bytes):
+        return data, encoding
+    if isinstance(data, str):
+        if encoding and encoding.split("/")[-1] == "base64":
+            return _strip_base64(data, encoding)
+        if fmt is Format.MSGPACK:
+            try:
+                data.encode()
+            except UnicodeEncodeError:  # a raw msgpack string that was really binary
+                return data.encode("utf-8", "surrogateescape"), encoding
+        return data, encoding
+    if isinstance(data, (dict, list)):
+        return dumps_json(data), f"{encoding}/json" if encoding else "json"
+    raise AblyError(40013, 400, f"Unsupported data type {type(data).__name__}")
+
+
+def data_size(data: str | bytes | None) -> int:
+    if data is None:
+        return 0
+    if isinstance(data, bytes):
+        return len(data)
+    return len(data.encode("utf-8", "surrogatepass"))
+
+
+@dataclass(slots=True)
+class Message:
+    name: str | None = None
+    data: str | bytes | None = None
+    encoding: str | None = None
+    client_id: str | None = None
+    connection_id: str | None = None
+    id: str | None = None
+    timestamp: int | None = None
+    extras: dict[str, Any] | None = None
+    action: int = 0
+    serial: str | None = None
+    version: dict[str, Any] | None = None
+    connection_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_wire(cls, obj: Any, fmt: Format) -> Message:
+        if not isinstance(obj, dict):
+            raise AblyError(40000, 400, "A message must be an object")
+        extras = obj.get("extras")
+        if extras is not None and not isinstance(extras, dict):
+            raise AblyError(40000, 400, "Message extras must be an object")
+        version = obj.get("version")
+        if version is not None and not isinstance(version, dict):
+            raise AblyError(40000, 400, "Message version must be an object")
+        encoding = as_str(obj.get("encoding"), "encoding") or None
+        data, encoding = normalise_data(obj.get("data"), encoding, fmt)
+        return cls(
+            name=as_str(obj.get("name"), "name"),
+            data=data,
+            encoding=encoding,
+            client_id=as_str(obj.get("clientId"), "clientId"),
+            connection_id=as_str(obj.get("connectionId"), "connectionId"),
+            id=as_str(obj.get("id"), "id"),
+            timestamp=as_int(obj.get("timestamp"), "timestamp"),
+            extras=extras,
+            action=as_int(obj.get("action"), "action", 0) or 0,
+            serial=as_str(obj.get("serial"), "serial"),
+            version=version,
+            connection_key=as_str(obj.get("connectionKey"), "connectionKey"),
+        )
+
+    def to_wire(self, fmt: Format) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = self.id
+        if self.name is not None:
+            out["name"] = self.name
+        encoding = self.encoding
+        data = self.data
+        if isinstance(data, bytes) and fmt is Format.JSON:
+            data = base64.b64encode(data).decode()
+            encoding = f"{encoding}/base64" if encoding else "base64"
+        if data is not None:
+            out["data"] = data
+        if encoding:
+            out["encoding"] = encoding
+        if self.client_id is not None:
+            out["clientId"] = self.client_id
+        if self.connection_id is not None:
+            out["connectionId"] = self.connection_id
+        if self.timestamp is not None:
+            out["timestamp"] = self.timestamp
+        if self.extras is not None:
+            out["extras"] = self.extras
+        out["action"] = self.action
+        if self.serial is not None:
+            out["serial"] = self.serial
+        if self.version is not None:
+            out["version"] = self.version
+        return out
+
+    @property
+    def size(self) -> int:
+        """Ably's message size: name + clientId + JSON extras + data."""
+        size = data_size(self.data)
+        if self.name:
+            size += len(self.name.encode())
+        if self.client_id:
+            size += len(self.client_id.encode())
+        if self.extras is not None:
+            size += len(dumps_json(self.extras).encode())
+        return size
+
+    def copy(self, **changes: Any) -> Message:
+        return replace(self, **changes)
