@@ -59,7 +59,7 @@ def decode(data: bytes | str, fmt: Format) -> Any:
     except AblyError:
         raise
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-        raise AblyError(40000, 400, f"Malformed {fmt.value} body: {exc}") from exc
+        raise AblyError(40000, 400, f"Malformed {fmt.value}: {exc or type(exc).__name__}") from exc
 
 
 def decode_frame(data: bytes | str, fmt: Format) -> dict[str, Any]:

@@ -1,0 +1,116 @@
+"""`python -m broker`: run the broker; `python -m broker token`: mint a development JWT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+import uvloop
+
+from .auth import KeyStore, dev_token
+from .config import Config
+from .server.app import Broker
+
+log = logging.getLogger("broker")
+
+DEV_KEY_FILE = "dev-key.txt"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"BROKER_{name.upper()}", default)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m broker", description="Tether: a self-hosted Ably-protocol broker")
+    parser.add_argument("--host", default=_env("host", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(_env("port", "8080") or 8080))
+    parser.add_argument("--engine", choices=["sqlite", "memory"], default=_env("engine", "sqlite"))
+    parser.add_argument("--db", default=_env("db", "data/broker.db"), help="sqlite database path")
+    env_keys = [k for k in (_env("key") or "").split(",") if k]
+    parser.add_argument("--key", action="append", dest="keys", default=None,
+                        help="API key APPID.KEYID:SECRET, optionally followed by =CAPABILITY-JSON (repeatable)")
+    parser.add_argument("--log-level", default=_env("log_level", "info"),
+                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--max-message-size", type=int, default=int(_env("max_message_size", "65536") or 65536))
+    parser.add_argument("--connection-state-ttl", type=float, default=float(_env("connection_state_ttl", "120") or 120),
+                        help="seconds a dropped connection stays resumable")
+    parser.add_argument("--max-idle-interval", type=float, default=float(_env("max_idle_interval", "15") or 15),
+                        help="seconds of server silence before a heartbeat")
+    parser.add_argument("--outbound-buffer", type=int, default=int(_env("outbound_buffer", str(8 << 20)) or 8 << 20),
+                        help="bytes queued for one slow client before it is disconnected")
+    args = parser.parse_args(argv)
+    if args.keys is None:
+        args.keys = env_keys
+    return args
+
+
+def token_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m broker token", description="Print an Ably JWT signed with KEY")
+    parser.add_argument("--key", required=True, default=_env("key"))
+    parser.add_argument("--client-id")
+    parser.add_argument("--capability", default='{"*":["*"]}')
+    parser.add_argument("--ttl", default="1h", help="e.g. 90s, 30m, 1h")
+    args = parser.parse_args(argv)
+    print(dev_token(args.key, args.client_id, args.capability, args.ttl))
+
+
+def development_key(db: Path) -> str:
+    """Create the development key once and keep it beside the database."""
+    path = db.parent / DEV_KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = f"tether.dev:{secrets.token_urlsafe(24)}"
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def snippet(key: str, host: str, port: int) -> str:
+    return f"""
+Development key: {key}
+
+  // ably-js
+  const client = new Ably.Realtime({{ key: '{key}', endpoint: '{host}', port: {port}, tls: false }});
+
+  # Python (client/)
+  async with Realtime(key='{key}', host='{host}', port={port}, tls=False) as client: ...
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["token"]:
+        token_main(argv[1:])
+        return
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = Config(host=args.host, port=args.port, engine=args.engine, db=Path(args.db), keys=args.keys,
+                    log_level=args.log_level, max_message_size=args.max_message_size,
+                    connection_state_ttl_ms=int(args.connection_state_ttl * 1000),
+                    max_idle_interval_ms=int(args.max_idle_interval * 1000),
+                    outbound_buffer_limit=args.outbound_buffer)
+    if not config.keys:
+        key = development_key(config.db)
+        config.keys = [key]
+        print(snippet(key, config.host, config.port), file=sys.stderr)
+    uvloop.run(serve(config, KeyStore.from_specs(config.keys)))
+
+
+async def serve(config: Config, keys: KeyStore) -> None:
+    broker = Broker(config, keys)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await broker.start()
+    await stop.wait()
+    log.info("shutting down")
+    await broker.stop()

@@ -1,0 +1,24 @@
+"""Broker settings: one dataclass, filled by the CLI from flags and BROKER_* variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    engine: str = "sqlite"
+    db: Path = Path("data/broker.db")
+    keys: list[str] = field(default_factory=list)
+    log_level: str = "info"
+    server_id: str = "tether-1"
+    max_message_size: int = 65536
+    max_frame_size: int = 524288
+    max_inbound_rate: int = 250
+    connection_state_ttl_ms: int = 120_000
+    max_idle_interval_ms: int = 15_000
+    outbound_buffer_limit: int = 8 * 1024 * 1024
+    max_http_body: int = 2 * 1024 * 1024

@@ -1,0 +1,189 @@
+"""A channel: one total order of committed publications, fanned out to its subscriptions.
+
+Fan-out never awaits: publications committed in the same loop iteration are coalesced into
+one MESSAGE per (channel string, format), encoded and framed once, and written to every
+subscription. A subscription being attached buffers live publications until its backlog has
+been sent, so the switch from replay to live neither drops nor repeats a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..engine.base import Engine, HistoryQuery, Publication
+from ..protocol.errors import AblyError
+from ..protocol.message import Message
+from ..protocol.serial import COUNTER_LIMIT, Position
+from ..protocol.wire import Format, encode
+from .frames import Framer, backlog_frames, publication_frame
+
+MAX_REWIND = 100
+REPLAY_PAGE = 1000
+_REWIND_TIME = re.compile(r"^(\d+)([sm])$")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(eq=False, slots=True)
+class Subscription:
+    """What a channel needs of an attachment: where to write and how to encode."""
+
+    write: Callable[[bytes], None]
+    fmt: Format
+    wire_name: str
+    connection_id: str
+    echo: bool = True
+    live: bool = False
+    buffer: list[Publication] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class AttachPoint:
+    """Result of an attach: the position to report, and whether continuity was kept."""
+
+    position: Position
+    backlog: list[Message]
+    resumed: bool
+    error: AblyError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rewind:
+    count: int | None = None
+    since_ms: int | None = None
+    limit: int = MAX_REWIND
+
+
+def parse_rewind(value: str, limit: str | None = None) -> Rewind:
+    cap = MAX_REWIND
+    if limit is not None:
+        if not limit.isdigit():
+            raise AblyError(40003, 400, f"Invalid rewindLimit {limit!r}")
+        cap = min(int(limit), MAX_REWIND)
+    if value.isdigit():
+        return Rewind(count=min(int(value), cap), limit=cap)
+    m = _REWIND_TIME.match(value)
+    if not m:
+        raise AblyError(40003, 400, f"Invalid rewind value {value!r}: use N, Ns or Nm")
+    seconds = int(m.group(1)) * (60 if m.group(2) == "m" else 1)
+    return Rewind(since_ms=now_ms() - seconds * 1000, limit=cap)
+
+
+class Channel:
+    def __init__(self, name: str, engine: Engine, framer: Framer) -> None:
+        self.name = name
+        self._engine = engine
+        self._framer = framer
+        self._subs: dict[Subscription, None] = {}
+        self._queue: list[Publication] = []
+        self._flush_scheduled = False
+
+    @property
+    def idle(self) -> bool:
+        return not self._subs and not self._queue
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subs)
+
+    def on_publication(self, publication: Publication) -> None:
+        self._queue.append(publication)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        pubs, self._queue = self._queue, []
+        if not pubs:
+            return
+        ts = now_ms()
+        publishers = {m.connection_id for pub in pubs for m in pub.messages}
+        frames: dict[tuple[str, Format, str | None], bytes | None] = {}
+        for sub in self._subs:
+            if not sub.live:
+                sub.buffer.extend(pubs)
+                continue
+            skip = sub.connection_id if not sub.echo and sub.connection_id in publishers else None
+            key = (sub.wire_name, sub.fmt, skip)
+            if key in frames:
+                frame = frames[key]
+            else:
+                obj = publication_frame(sub.wire_name, pubs, sub.fmt, ts, skip)
+                frame = frames[key] = None if obj is None else self._framer(encode(obj, sub.fmt), sub.fmt)
+            if frame is not None:
+                sub.write(frame)
+
+    def remove(self, sub: Subscription) -> None:
+        self._subs.pop(sub, None)
+
+    async def attach(self, sub: Subscription, cursor: Position | None, rewind: Rewind | None) -> AttachPoint:
+        """Register `sub` (buffering) and find its attach point and backlog.
+
+        The caller sends ATTACHED and the backlog, then calls `go_live` without awaiting in
+        between, so buffered publications follow the backlog in order.
+        """
+        sub.live = False
+        sub.buffer = []
+        self._subs[sub] = None
+        try:
+            head = await self._engine.head(self.name)
+            if cursor is not None:
+                return await self._resume_point(cursor, head)
+            if rewind is not None:
+                return await self._rewind_point(rewind, head)
+            return AttachPoint(head, [], resumed=False)
+        except BaseException:
+            self._subs.pop(sub, None)
+            raise
+
+    async def _resume_point(self, cursor: Position, head: Position) -> AttachPoint:
+        if cursor.epoch != head.epoch or cursor.seq > head.seq:
+            error = AblyError(90003, 404, "Unable to recover channel: the cursor is from another or a lost stream")
+            return AttachPoint(head, [], resumed=False, error=error)
+        backlog: list[Message] = []
+        after = cursor.seq
+        while True:
+            page = await self._engine.history(
+                self.name, HistoryQuery(direction="forwards", limit=REPLAY_PAGE, after=after, until=head.seq))
+            backlog.extend(page)
+            if len(page) < REPLAY_PAGE:
+                break
+            after = _seq_of(page[-1])
+            if after >= head.seq:
+                break
+        return AttachPoint(cursor, backlog, resumed=True)
+
+    async def _rewind_point(self, rewind: Rewind, head: Position) -> AttachPoint:
+        query = HistoryQuery(direction="backwards", limit=rewind.count if rewind.count is not None else rewind.limit,
+                             until=head.seq, start=rewind.since_ms)
+        backlog = list(reversed(await self._engine.history(self.name, query))) if query.limit else []
+        if not backlog:
+            return AttachPoint(head, [], resumed=False)
+        return AttachPoint(Position(_seq_of(backlog[0]) - 1, head.epoch), backlog, resumed=False)
+
+    def go_live(self, sub: Subscription, point: AttachPoint, now: int) -> None:
+        """Send the backlog, then buffered publications after it, then switch to live delivery."""
+        last_seq = _seq_of(point.backlog[-1]) if point.backlog else point.position.seq
+        for frame in backlog_frames(sub.wire_name, point.backlog, sub.fmt, now):
+            sub.write(self._framer(frame, sub.fmt))
+        pending = [pub for pub in sub.buffer if pub.position.seq > last_seq]
+        sub.buffer = []
+        sub.live = True
+        if pending:
+            skip = None if sub.echo else sub.connection_id
+            obj = publication_frame(sub.wire_name, pending, sub.fmt, now, skip)
+            if obj is not None:
+                sub.write(self._framer(encode(obj, sub.fmt), sub.fmt))
+
+
+def _seq_of(message: Message) -> int:
+    assert message.serial is not None
+    ms, ctr = message.serial[:14], message.serial[15:18]
+    return int(ms) * COUNTER_LIMIT + int(ctr)

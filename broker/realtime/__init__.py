@@ -1,0 +1,1 @@
+"""Realtime connections: state, attachments, ACK/NACK ordering, resume."""

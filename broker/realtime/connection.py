@@ -1,0 +1,297 @@
+"""A realtime connection: the protocol state of one client, across transports (for resume).
+
+The edge feeds decoded ProtocolMessages to `handle` and gives the connection a Transport to
+write to; the connection never touches sockets itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..auth import AuthContext
+from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewind
+from ..core.hub import Hub
+from ..config import Config
+from ..protocol.actions import ACKED_ACTIONS, DEFAULT_MODES, MODE_MASK, Action, Flag
+from ..protocol.channels import ChannelName, parse_channel_name
+from ..protocol.errors import AblyError
+from ..protocol.message import Message
+from ..protocol.serial import Position, parse_position
+from ..protocol.wire import Format, as_int
+from .acks import AckQueue, _Slot
+from ..core.publish import prepare_publish
+
+log = logging.getLogger("broker.realtime")
+
+_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+ACCEPTED_PARAMS = ("rewind", "rewindLimit", "echo")
+
+
+class Transport(Protocol):
+    """What the edge provides: a way to send ProtocolMessages and pre-framed bytes."""
+
+    def send(self, obj: dict[str, Any]) -> None: ...
+
+    def write_frame(self, frame: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def new_connection_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+
+
+@dataclass(eq=False, slots=True)
+class Attachment:
+    name: ChannelName
+    modes: int
+    params: dict[str, str]
+    subscription: Subscription | None = None
+    attempt: int = 0
+    attached: bool = False
+
+
+@dataclass(eq=False)
+class Connection:
+    hub: Hub
+    config: Config
+    auth: AuthContext
+    client_id: str | None
+    fmt: Format
+    echo: bool = True
+    id: str = field(default_factory=new_connection_id)
+    key: str = ""
+    transport: Transport | None = None
+    attachments: dict[str, Attachment] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.key = f"{self.id}!{secrets.token_urlsafe(18)}"
+        self.acks = AckQueue(self.send)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- transport plumbing -------------------------------------------------------------
+
+    def send(self, obj: dict[str, Any]) -> None:
+        if self.transport is not None:
+            self.transport.send(obj)
+
+    def write_frame(self, frame: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write_frame(frame)
+
+    def connected_message(self, error: AblyError | None = None) -> dict[str, Any]:
+        details: dict[str, Any] = {
+            "connectionKey": self.key,
+            "maxMessageSize": self.config.max_message_size,
+            "maxFrameSize": self.config.max_frame_size,
+            "maxInboundRate": self.config.max_inbound_rate,
+            "connectionStateTtl": self.config.connection_state_ttl_ms,
+            "maxIdleInterval": self.config.max_idle_interval_ms,
+            "serverId": self.config.server_id,
+        }
+        if self.client_id is not None:
+            details["clientId"] = self.client_id
+        msg: dict[str, Any] = {"action": Action.CONNECTED, "connectionId": self.id, "connectionDetails": details}
+        if error is not None:
+            msg["error"] = error.to_wire()
+        return msg
+
+    def attach_transport(self, transport: Transport, error: AblyError | None = None) -> None:
+        self.transport = transport
+        self.send(self.connected_message(error))
+
+    def transport_lost(self) -> None:
+        """The socket went away: stop delivery; attachments are re-made by the client's ATTACHes."""
+        self.transport = None
+        for attachment in self.attachments.values():
+            self._unsubscribe(attachment)
+            attachment.attached = False
+
+    def discard(self) -> None:
+        """Drop all state (CLOSE, or the resume window passed)."""
+        self.transport_lost()
+        self.attachments.clear()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- inbound ----------------------------------------------------------------------
+
+    def handle(self, pm: dict[str, Any]) -> None:
+        action = as_int(pm.get("action"), "action")
+        if action in ACKED_ACTIONS:
+            self._handle_acked(action, pm)
+        elif action == Action.HEARTBEAT:
+            reply: dict[str, Any] = {"action": Action.HEARTBEAT}
+            if pm.get("id") is not None:
+                reply["id"] = pm["id"]
+            self.send(reply)
+        elif action == Action.ATTACH:
+            self._spawn(self._attach(pm))
+        elif action == Action.DETACH:
+            self._detach(pm)
+        elif action in (Action.SYNC, Action.ACTIVATE):
+            return
+        else:
+            raise AblyError(40000, 400, f"Unexpected action {action} from a client")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _channel_error(self, channel: str, error: AblyError) -> None:
+        self.send({"action": Action.ERROR, "channel": channel, "error": error.to_wire()})
+
+    # -- attach / detach --------------------------------------------------------------
+
+    async def _attach(self, pm: dict[str, Any]) -> None:
+        wire = pm.get("channel")
+        try:
+            name = parse_channel_name(wire)
+        except AblyError as exc:
+            self._channel_error(wire if isinstance(wire, str) else "", exc)
+            return
+        attachment = self.attachments.get(name.wire)
+        if attachment is not None:
+            self._unsubscribe(attachment)
+        try:
+            attachment = self._new_attachment(name, pm, attachment)
+            rewind = self._rewind(attachment.params)
+            cursor = self._cursor(pm.get("channelSerial"))
+        except AblyError as exc:
+            self.attachments.pop(name.wire, None)
+            self._channel_error(name.wire, exc)
+            return
+        attempt = attachment.attempt
+        channel = self.hub.channel(name.base)
+        sub: Subscription | None = None
+        if attachment.modes & Flag.SUBSCRIBE:
+            echo = self.echo and attachment.params.get("echo") != "false"
+            sub = Subscription(self.write_frame, self.fmt, name.wire, self.id, echo)
+            attachment.subscription = sub
+        try:
+            if sub is not None:
+                point = await channel.attach(sub, cursor if not isinstance(cursor, AblyError) else None,
+                                             None if cursor is not None else rewind)
+            else:
+                point = AttachPoint(await self.hub.engine.head(name.base), [], resumed=False)
+        except AblyError as exc:
+            self._channel_error(name.wire, exc)
+            return
+        if self.attachments.get(name.wire) is not attachment or attachment.attempt != attempt or self.transport is None:
+            if sub is not None:
+                channel.remove(sub)
+            return
+        if isinstance(cursor, AblyError):
+            point.error = cursor
+        flags = attachment.modes
+        if point.resumed:
+            flags |= Flag.RESUMED
+        if point.backlog:
+            flags |= Flag.HAS_BACKLOG
+        attached: dict[str, Any] = {"action": Action.ATTACHED, "channel": name.wire,
+                                    "channelSerial": str(point.position), "flags": int(flags)}
+        if attachment.params:
+            attached["params"] = attachment.params
+        if point.error is not None:
+            attached["error"] = point.error.to_wire()
+        self.send(attached)
+        attachment.attached = True
+        if sub is not None:
+            channel.go_live(sub, point, now_ms())
+
+    def _new_attachment(self, name: ChannelName, pm: dict[str, Any], old: Attachment | None) -> Attachment:
+        requested = (as_int(pm.get("flags"), "flags", 0) or 0) & MODE_MASK or int(DEFAULT_MODES)
+        granted = self.auth.capability.modes_for(name.base, requested)
+        if not granted:
+            raise AblyError(40160, 401, f"Channel denied access based on given capability; channel = {name.wire}")
+        raw_params = pm.get("params") or {}
+        if not isinstance(raw_params, dict):
+            raise AblyError(40000, 400, "ATTACH params must be an object")
+        params = {**name.params, **{str(k): str(v) for k, v in raw_params.items() if v is not None}}
+        accepted = {k: v for k, v in params.items() if k in ACCEPTED_PARAMS}
+        attachment = Attachment(name, granted, accepted, attempt=(old.attempt + 1) if old else 0)
+        self.attachments[name.wire] = attachment
+        return attachment
+
+    @staticmethod
+    def _rewind(params: dict[str, str]) -> Rewind | None:
+        value = params.get("rewind")
+        return parse_rewind(value, params.get("rewindLimit")) if value is not None else None
+
+    @staticmethod
+    def _cursor(value: Any) -> Position | AblyError | None:
+        if not value or not isinstance(value, str):
+            return None
+        try:
+            return parse_position(value)
+        except AblyError:
+            return AblyError(90003, 404, f"Unable to recover channel: unrecognised channelSerial {value!r}")
+
+    def _unsubscribe(self, attachment: Attachment) -> None:
+        if attachment.subscription is not None:
+            channel = self.hub.get(attachment.name.base)
+            if channel is not None:
+                channel.remove(attachment.subscription)
+                self.hub.release(attachment.name.base)
+            attachment.subscription = None
+
+    def _detach(self, pm: dict[str, Any]) -> None:
+        wire = pm.get("channel")
+        if not isinstance(wire, str):
+            raise AblyError(40000, 400, "DETACH needs a channel")
+        attachment = self.attachments.pop(wire, None)
+        if attachment is not None:
+            self._unsubscribe(attachment)
+        self.send({"action": Action.DETACHED, "channel": wire})
+
+    # -- publish ----------------------------------------------------------------------
+
+    def _handle_acked(self, action: int, pm: dict[str, Any]) -> None:
+        msg_serial = as_int(pm.get("msgSerial"), "msgSerial")
+        if msg_serial is None:
+            raise AblyError(40000, 400, "A message needing acknowledgement has no msgSerial")
+        if self.acks.known(msg_serial):
+            return
+        slot = self.acks.add(msg_serial)
+        try:
+            if action != Action.MESSAGE:
+                raise AblyError(40000, 400, f"Action {action} is not supported by this broker yet")
+            self._publish(pm, slot, msg_serial)
+        except AblyError as exc:
+            self.acks.resolve(slot, exc)
+
+    def _publish(self, pm: dict[str, Any], slot: _Slot, msg_serial: int) -> None:
+        name = parse_channel_name(pm.get("channel"))
+        attachment = self.attachments.get(name.wire)
+        if attachment is not None and attachment.attached and not attachment.modes & Flag.PUBLISH:
+            raise AblyError(40160, 401, f"Channel {name.wire} is attached without the publish mode")
+        raw = pm.get("messages")
+        if not isinstance(raw, list) or not raw:
+            raise AblyError(40000, 400, "MESSAGE needs a non-empty messages array")
+        messages = [Message.from_wire(m, self.fmt) for m in raw]
+        prepare_publish(messages, name.base, self.auth, self.client_id, self.config.max_message_size)
+        for index, message in enumerate(messages):
+            if message.id is None:
+                message.id = f"{self.id}:{msg_serial}:{index}"
+            message.connection_id = self.id
+            message.action = 0
+        future = asyncio.ensure_future(self.hub.engine.append(name.base, messages, now_ms()))
+        future.add_done_callback(lambda f: self._published(slot, f))
+
+    def _published(self, slot: _Slot, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            self.acks.resolve(slot, AblyError(50001, 500, "Publish cancelled"))
+            return
+        exc = future.exception()
+        if exc is not None:
+            error = exc if isinstance(exc, AblyError) else AblyError(50001, 500, f"Publish failed: {exc}")
+            if not isinstance(exc, AblyError):
+                log.error("publish failed", exc_info=exc)
+            self.acks.resolve(slot, error)
+            return
+        self.acks.resolve(slot, {"serials": [m.serial for m in future.result().messages]})

@@ -1,0 +1,1 @@
+"""REST handlers: plain functions of (request) -> response, no sockets."""

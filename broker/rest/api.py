@@ -1,0 +1,204 @@
+"""The REST API: time, publish, history and channel status, as the Ably SDKs call them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from ..auth import AuthContext, KeyStore, authenticate_basic, authenticate_bearer, resolve_client_id
+from ..config import Config
+from ..core.channel import now_ms
+from ..core.hub import Hub
+from ..core.publish import prepare_publish
+from ..engine.base import HistoryQuery
+from ..protocol.channels import parse_channel_name
+from ..protocol.errors import AblyError, invalid_param, not_found
+from ..protocol.message import Message
+from ..protocol.serial import COUNTER_LIMIT, parse_position
+from ..protocol.wire import decode
+from .http import Request, Response, error_response, payload_response, response_format
+
+log = logging.getLogger("broker.rest")
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+CORS_HEADERS = "authorization, content-type, accept, x-ably-version, ably-agent, x-ably-clientid"
+
+Handler = Callable[[Request, list[str]], Awaitable[Response]]
+
+
+class RestApi:
+    def __init__(self, hub: Hub, keys: KeyStore, config: Config, ready: Callable[[], bool]) -> None:
+        self.hub = hub
+        self.keys = keys
+        self.config = config
+        self._ready = ready
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            response = await self._route(request)
+        except AblyError as exc:
+            response = error_response(request, exc)
+        except Exception:
+            log.exception("REST %s %s failed", request.method, request.target)
+            response = error_response(request, AblyError(50000, 500, "Internal error"))
+        origin = request.headers.get("origin")
+        if origin:
+            response.headers += [("Access-Control-Allow-Origin", origin),
+                                 ("Access-Control-Allow-Credentials", "true"),
+                                 ("Access-Control-Expose-Headers", "link, x-ably-errorcode, x-ably-errormessage")]
+        return response
+
+    async def _route(self, request: Request) -> Response:
+        seg = request.segments
+        method = request.method
+        if method == "OPTIONS":
+            return Response(204, b"", [("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE"),
+                                       ("Access-Control-Allow-Headers", CORS_HEADERS),
+                                       ("Access-Control-Max-Age", "86400")])
+        if seg == ["healthz"] and method == "GET":
+            ok = self._ready()
+            return Response(200 if ok else 503, b"ok\n" if ok else b"starting\n", [("Content-Type", "text/plain")])
+        if seg == ["time"] and method == "GET":
+            return payload_response(request, [now_ms()])
+        if seg == ["stats"] and method == "GET":
+            self.authenticate(request)
+            return payload_response(request, [])
+        if len(seg) >= 2 and seg[0] == "channels":
+            name = parse_channel_name(seg[1])
+            rest = seg[2:]
+            if rest == [] and method == "GET":
+                return await self.channel_status(request, name.base)
+            if rest == ["messages"] and method == "POST":
+                return await self.publish(request, name.base)
+            if rest == ["messages"] and method == "GET":
+                return await self.history(request, name.base)
+        if request.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            raise AblyError(40500, 405, f"Method {method} not allowed")
+        raise not_found(f"No resource at {request.method} {request.target.split('?')[0]}")
+
+    # -- auth -------------------------------------------------------------------------
+
+    def authenticate(self, request: Request) -> tuple[AuthContext, str | None]:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "basic" and value:
+            try:
+                key = base64.b64decode(value.strip(), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise AblyError(40005, 400, "Basic credentials are not valid base64") from exc
+            auth = authenticate_basic(self.keys, key)
+        elif scheme.lower() == "bearer" and value:
+            auth = authenticate_bearer(self.keys, value.strip(), now_ms())
+        elif request.query.get("key"):
+            auth = authenticate_basic(self.keys, request.query["key"])
+        else:
+            raise AblyError(40101, 401, "No credentials: use Basic or Bearer authorization")
+        client_id = None
+        encoded = request.headers.get("x-ably-clientid")
+        if encoded:
+            try:
+                client_id = base64.b64decode(encoded, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise AblyError(40012, 400, "X-Ably-ClientId is not valid base64") from exc
+        return auth, resolve_client_id(auth, client_id)
+
+    @staticmethod
+    def require(auth: AuthContext, channel: str, operation: str) -> None:
+        if not auth.capability.allows(channel, operation):
+            raise AblyError(40160, 401, f"Capability does not permit {operation} on channel {channel}")
+
+    # -- channels ---------------------------------------------------------------------
+
+    async def publish(self, request: Request, channel: str) -> Response:
+        auth, client_id = self.authenticate(request)
+        if len(request.body) > self.config.max_http_body:
+            raise AblyError(40009, 413, "Request body too large")
+        body = decode(request.body, request.body_format) if request.body else None
+        items = body if isinstance(body, list) else [body]
+        if not items or any(not isinstance(item, dict) for item in items):
+            raise AblyError(40001, 400, "Publish body must be a message object or a non-empty array of them")
+        messages = [Message.from_wire(item, request.body_format) for item in items]
+        prepare_publish(messages, channel, auth, client_id, self.config.max_message_size)
+        base_id = secrets.token_urlsafe(9)
+        for index, message in enumerate(messages):
+            if message.id is None:
+                message.id = f"{base_id}:{index}"
+            message.connection_id = None
+            message.connection_key = None
+            message.action = 0
+        publication = await self.hub.engine.append(channel, messages, now_ms())
+        payload = {"channel": channel, "messageId": messages[0].id,
+                   "serials": [m.serial for m in publication.messages]}
+        return payload_response(request, payload, 201)
+
+    async def history(self, request: Request, channel: str) -> Response:
+        auth, _ = self.authenticate(request)
+        self.require(auth, channel, "history")
+        query = self.history_query(request.query)
+        items = await self.hub.engine.history(channel, query)
+        fmt = response_format(request)
+        wire = [m.to_wire(fmt) for m in items]
+        links = self.links(request, "messages", items, query)
+        return payload_response(request, wire, links=links)
+
+    @staticmethod
+    def history_query(q: dict[str, str]) -> HistoryQuery:
+        direction = q.get("direction", "backwards")
+        if direction not in ("backwards", "forwards"):
+            raise invalid_param(f"direction must be backwards or forwards, not {direction!r}")
+        limit = _int_param(q, "limit", DEFAULT_LIMIT)
+        if limit is None or not 1 <= limit <= MAX_LIMIT:
+            raise invalid_param(f"limit must be between 1 and {MAX_LIMIT}")
+        start, end = _int_param(q, "start"), _int_param(q, "end")
+        if start is not None and end is not None and start > end:
+            raise invalid_param("start must not be after end")
+        query = HistoryQuery(direction=direction, limit=limit, start=start, end=end)  # type: ignore[arg-type]
+        until = q.get("from_serial") or q.get("fromSerial")
+        if until:
+            query.until = parse_position(until).seq
+        cursor = q.get("cursor")
+        if cursor:
+            seq, _, index = cursor.partition(":")
+            if not seq.isdigit() or not index.isdigit():
+                raise invalid_param(f"Invalid cursor {cursor!r}")
+            query.cursor = (int(seq), int(index))
+        return query
+
+    @staticmethod
+    def links(request: Request, segment: str, items: list[Message], query: HistoryQuery) -> list[tuple[str, str]]:
+        base = {k: v for k, v in request.query.items() if k != "cursor"}
+        first = f"./{segment}?{urlencode(base, quote_via=quote)}"
+        links = [("first", first), ("current", f"./{segment}?{request.raw_query}")]
+        if len(items) == query.limit and items[-1].serial:
+            serial = items[-1].serial
+            seq = int(serial[:14]) * COUNTER_LIMIT + int(serial[15:18])
+            nxt = {**base, "cursor": f"{seq}:{int(serial.rpartition(':')[2])}"}
+            links.append(("next", f"./{segment}?{urlencode(nxt, quote_via=quote)}"))
+        return links
+
+    async def channel_status(self, request: Request, channel: str) -> Response:
+        auth, _ = self.authenticate(request)
+        self.require(auth, channel, "channel-metadata")
+        live = self.hub.get(channel)
+        subscribers = live.subscriber_count if live else 0
+        metrics = {"connections": subscribers, "publishers": 0, "subscribers": subscribers,
+                   "presenceConnections": 0, "presenceMembers": 0, "presenceSubscribers": 0}
+        payload: dict[str, Any] = {"channelId": channel, "name": channel,
+                                   "status": {"isActive": subscribers > 0, "occupancy": {"metrics": metrics}}}
+        return payload_response(request, payload)
+
+
+def _int_param(q: dict[str, str], name: str, default: int | None = None) -> int | None:
+    value = q.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise invalid_param(f"{name} must be an integer, not {value!r}") from None

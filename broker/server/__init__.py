@@ -1,0 +1,1 @@
+"""The edge: one port for HTTP (REST) and WebSocket (realtime), heartbeats, shutdown."""

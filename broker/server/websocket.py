@@ -1,0 +1,156 @@
+"""A realtime transport: websockets' Sans-I/O protocol driven by an asyncio Protocol's bytes."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from websockets.exceptions import InvalidState
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from ..protocol.actions import Action
+from ..protocol.errors import AblyError
+from ..protocol.wire import Format, decode_frame, encode
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ..realtime.connection import Connection
+    from .app import Broker
+
+log = logging.getLogger("broker.ws")
+OVERFLOW_GRACE = 5.0
+
+
+def frame(payload: bytes, fmt: Format) -> bytes:
+    """An unmasked server frame: built once, written to every subscriber of that format."""
+    opcode = Opcode.TEXT if fmt is Format.JSON else Opcode.BINARY
+    return Frame(opcode, payload).serialize(mask=False)
+
+
+class WebSocketSession:
+    """Moves bytes between a socket and a realtime Connection. Implements realtime.Transport."""
+
+    def __init__(self, broker: Broker, transport: asyncio.Transport, raw_request: bytes) -> None:
+        self.broker = broker
+        self.transport = transport
+        self.fmt = Format.JSON
+        self.connection: Connection | None = None
+        self.last_send = broker.clock()
+        self._fragments: list[bytes] = []
+        self._closed = False
+        self.ws = ServerProtocol(max_size=broker.config.max_frame_size)
+        self.ws.receive_data(raw_request)
+        self._pump()
+
+    # -- Transport (used by the realtime layer) ------------------------------------------
+
+    def send(self, obj: dict[str, Any]) -> None:
+        self.write_frame(frame(encode(obj, self.fmt), self.fmt))
+
+    def write_frame(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self.transport.write(data)
+        self.last_send = self.broker.clock()
+        if self.transport.get_write_buffer_size() > self.broker.config.outbound_buffer_limit:
+            self._overflow()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.ws.send_close()
+            self._flush_ws()
+        except InvalidState:
+            pass
+        self.transport.close()
+
+    # -- bytes in -------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.ws.receive_data(data)
+        self._pump()
+
+    def connection_lost(self) -> None:
+        self._closed = True
+        if self.connection is not None:
+            self.broker.realtime.transport_lost(self.connection, self)
+            self.connection = None
+
+    def _pump(self) -> None:
+        for event in self.ws.events_received():
+            if isinstance(event, Request):
+                self._handshake(event)
+            elif isinstance(event, Frame):
+                self._frame(event)
+            if self._closed:
+                break
+        self._flush_ws()
+        if self.ws.close_expected() and not self._closed:
+            self._closed = True
+            self.transport.close()
+
+    def _flush_ws(self) -> None:
+        for data in self.ws.data_to_send():
+            if data:
+                self.transport.write(data)
+            else:
+                self.transport.write_eof() if self.transport.can_write_eof() else self.transport.close()
+
+    def _handshake(self, request: Request) -> None:
+        response = self.ws.accept(request)
+        response.headers["Server"] = "tether"
+        self.ws.send_response(response)
+        self._flush_ws()
+        if response.status_code != 101:
+            return
+        query = dict(parse_qsl(urlsplit(request.path).query, keep_blank_values=True))
+        try:
+            self.fmt = Format.MSGPACK if query.get("format") == "msgpack" else Format.JSON
+        finally:
+            self.connection = self.broker.realtime.connect(self, query)
+
+    def _frame(self, event: Frame) -> None:
+        if event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            self._fragments.append(event.data)
+            if not event.fin:
+                return
+            data = b"".join(self._fragments)
+            self._fragments = []
+            opcode_text = event.opcode is Opcode.TEXT or (event.opcode is Opcode.CONT and self.fmt is Format.JSON)
+            self._message(data.decode("utf-8", "replace") if opcode_text else data)
+
+    def _message(self, data: bytes | str) -> None:
+        if self.connection is None:
+            return
+        try:
+            pm = decode_frame(data, self.fmt)
+            self.broker.realtime.handle(self.connection, pm, self)
+        except AblyError as exc:
+            log.info("connection %s: protocol error %s", self.connection.id, exc.message)
+            self.send({"action": Action.ERROR, "error": exc.to_wire()})
+            self.broker.realtime.fail(self.connection)
+            self.close()
+
+    def _overflow(self) -> None:
+        """A client that cannot keep up is cut off; it resumes and catches up from history.
+
+        Nothing more is queued after the DISCONNECTED; if the client does not drain its
+        buffer within the grace period the socket is aborted, so memory stays bounded.
+        """
+        log.warning("connection %s: outbound buffer over %d bytes, disconnecting",
+                    self.connection.id if self.connection else "-", self.broker.config.outbound_buffer_limit)
+        error = AblyError(80003, 503, "Disconnected: the client is not reading fast enough")
+        self.transport.write(frame(encode({"action": Action.DISCONNECTED, "error": error.to_wire()}, self.fmt), self.fmt))
+        self._closed = True
+        self.transport.close()
+        self.broker.loop.call_later(OVERFLOW_GRACE, self.transport.abort)
+
+    def heartbeat(self, now: float, idle: float) -> None:
+        if not self._closed and self.connection is not None and now - self.last_send >= idle:
+            self.send({"action": Action.HEARTBEAT})
