@@ -9,6 +9,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 from pathlib import Path
 
 import uvloop
@@ -52,12 +53,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def token_main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m broker token", description="Print an Ably JWT signed with KEY")
-    parser.add_argument("--key", required=True, default=_env("key"))
+    parser.add_argument("--key", default=_env("key"), required=_env("key") is None)
     parser.add_argument("--client-id")
     parser.add_argument("--capability", default='{"*":["*"]}')
     parser.add_argument("--ttl", default="1h", help="e.g. 90s, 30m, 1h")
     args = parser.parse_args(argv)
-    print(dev_token(args.key, args.client_id, args.capability, args.ttl))
+    print(dev_token(None, args.key, args.client_id, args.capability, args.ttl, time.time_ns() // 1_000_000))
 
 
 def development_key(db: Path) -> str:

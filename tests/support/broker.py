@@ -23,6 +23,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_healthy(http_url: str, proc: subprocess.Popen[bytes], timeout: float = START_TIMEOUT) -> None:
+    """Poll /healthz until 200; fail fast if the process exits. Polling is the only signal here."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"broker exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{http_url}/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"broker did not become healthy in {timeout}s")
+
+
 @dataclass
 class BrokerProcess:
     """A `python -m broker` child process; `start()` returns once /healthz answers 200."""
@@ -54,23 +69,18 @@ class BrokerProcess:
         for key in self.keys:
             args += ["--key", key]
         args += self.extra_args
+        self.db.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = self.db.parent / f"broker-{self.port}.log"
         log = open(self.log_path, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}
         self.proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"broker did not become healthy in {START_TIMEOUT}s:\n{self.log()}")
+        try:
+            wait_healthy(self.http_url, self.proc)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}:\n{self.log()}") from None
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""

@@ -1,0 +1,60 @@
+"""The command line: dev key generation, BROKER_* variables, the token subcommand."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import jwt
+
+from tests.support.broker import ROOT, BrokerProcess, free_port, wait_healthy
+
+
+def test_dev_key_is_generated_once_and_printed(tmp_path: Path) -> None:
+    db = tmp_path / "d" / "broker.db"
+    first = BrokerProcess(db=db, keys=[]).start()
+    first.stop()
+    key = (db.parent / "dev-key.txt").read_text().strip()
+    assert key.startswith("tether.dev:") and key in first.log()
+    assert "new Ably.Realtime" in first.log()
+    second = BrokerProcess(db=db, keys=[]).start()
+    try:
+        assert (db.parent / "dev-key.txt").read_text().strip() == key
+        resp = httpx.get(f"{second.http_url}/channels/x/messages", auth=tuple(key.split(":", 1)))  # type: ignore[arg-type]
+        assert resp.status_code == 200
+    finally:
+        second.stop()
+
+
+def test_options_from_environment(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "BROKER_PORT": str(port), "BROKER_ENGINE": "memory", "BROKER_KEY": "a.b:secretsecret",
+           "BROKER_DB": str(tmp_path / "x.db")}
+    proc = subprocess.Popen([sys.executable, "-m", "broker"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+        resp = httpx.get(f"http://127.0.0.1:{port}/channels/x/messages", auth=("a.b", "secretsecret"))
+        assert resp.status_code == 200
+        assert not (tmp_path / "dev-key.txt").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_token_subcommand_prints_a_jwt_the_broker_accepts(broker: BrokerProcess) -> None:
+    out = subprocess.run([sys.executable, "-m", "broker", "token", "--key", broker.key, "--client-id", "alice",
+                          "--capability", '{"chat:*":["*"]}', "--ttl", "1h"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=30, check=True)
+    token = out.stdout.strip()
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert header["kid"] == broker.key.split(":")[0] and header["alg"] == "HS256"
+    assert claims["x-ably-clientId"] == "alice" and 3600 <= claims["exp"] - claims["iat"] < 3601
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{broker.http_url}/channels/chat:1/messages", headers=bearer).status_code == 200
+    denied = httpx.get(f"{broker.http_url}/channels/other/messages", headers=bearer)
+    assert denied.status_code == 401 and denied.json()["error"]["code"] == 40160
