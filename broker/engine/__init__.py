@@ -1,4 +1,4 @@
-"""The storage and pub/sub seam: every engine passes tests/engine_contract."""
+"""The storage and pub/sub seam: every engine passes tests/engine/test_contract.py."""
 
 from .base import Engine, HistoryQuery, Publication
 

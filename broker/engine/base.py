@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from ..protocol.errors import AblyError
 from ..protocol.message import Message
-from ..protocol.serial import Position
+from ..protocol.serial import MAX_INDEX, Position
 
 
 @dataclass(slots=True)
@@ -40,6 +41,12 @@ class HistoryQuery:
 
 
 Listener = Callable[[Publication], None]
+
+
+def check_batch(messages: list[Message]) -> None:
+    """A serial's index has three digits; a longer publication would break serial order."""
+    if len(messages) > MAX_INDEX + 1:
+        raise AblyError(40000, 400, f"At most {MAX_INDEX + 1} messages can be published at once")
 
 
 class Engine(ABC):

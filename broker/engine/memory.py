@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import bisect
-import secrets
 from dataclasses import dataclass, field
 
 from ..protocol.message import Message
 from ..protocol.serial import Position, next_seq
-from .base import Engine, HistoryQuery, Publication
+from .base import Engine, HistoryQuery, Publication, check_batch
+from .epoch import new_epoch
 from .query import select
 
 
@@ -22,10 +22,11 @@ class _Log:
 class MemoryEngine(Engine):
     def __init__(self) -> None:
         super().__init__()
-        self.epoch = secrets.token_urlsafe(6).replace("-", "x").replace("_", "y")
+        self.epoch = new_epoch()
         self._logs: dict[str, _Log] = {}
 
     async def append(self, channel: str, messages: list[Message], now_ms: int) -> Publication:
+        check_batch(messages)
         log = self._logs.setdefault(channel, _Log())
         log.last_seq = next_seq(log.last_seq, now_ms)
         position = Position(log.last_seq, self.epoch)

@@ -27,6 +27,8 @@ def matches(seq: int, index: int, query: HistoryQuery) -> bool:
 
 
 def select(items: Sequence[tuple[int, int, Message]], query: HistoryQuery) -> list[Message]:
+    if query.limit <= 0:
+        return []
     ordered: Iterable[tuple[int, int, Message]] = reversed(items) if query.direction == "backwards" else items
     out: list[Message] = []
     for seq, index, message in ordered:
