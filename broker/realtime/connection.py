@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..auth import AuthContext
+from ..auth import AuthContext, KeyStore, authenticate_bearer, for_inband_auth, reauthorise
 from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewind
 from ..core.hub import Hub
 from ..config import Config
@@ -29,6 +29,7 @@ log = logging.getLogger("broker.realtime")
 
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 ACCEPTED_PARAMS = ("rewind", "rewindLimit", "echo")
+RENEWAL_LEAD = 30.0
 
 
 class Transport(Protocol):
@@ -55,23 +56,56 @@ class Attachment:
     attached: bool = False
 
 
-@dataclass(eq=False)
 class Connection:
-    hub: Hub
-    config: Config
-    auth: AuthContext
-    client_id: str | None
-    fmt: Format
-    echo: bool = True
-    id: str = field(default_factory=new_connection_id)
-    key: str = ""
-    transport: Transport | None = None
-    attachments: dict[str, Attachment] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
+    def __init__(self, hub: Hub, config: Config, keys: KeyStore, auth: AuthContext, client_id: str | None,
+                 fmt: Format, echo: bool = True) -> None:
+        self.hub = hub
+        self.config = config
+        self.keys = keys
+        self.client_id = client_id
+        self.fmt = fmt
+        self.echo = echo
+        self.id = new_connection_id()
         self.key = f"{self.id}!{secrets.token_urlsafe(18)}"
+        self.transport: Transport | None = None
+        self.attachments: dict[str, Attachment] = {}
         self.acks = AckQueue(self.send)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._timers: list[asyncio.TimerHandle] = []
+        self._auth = auth
+        self._schedule_expiry()
+
+    @property
+    def auth(self) -> AuthContext:
+        return self._auth
+
+    @auth.setter
+    def auth(self, auth: AuthContext) -> None:
+        """A new credential (resume or AUTH): its capability and expiry apply from now on."""
+        self._auth = auth
+        self._schedule_expiry()
+
+    def _schedule_expiry(self) -> None:
+        """Ask for renewal ahead of expiry (server AUTH), and disconnect with 40142 at expiry."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers = []
+        expires = self._auth.expires_ms
+        if expires is None:
+            return
+        loop = asyncio.get_event_loop()
+        remaining = (expires - now_ms()) / 1000
+        lead = min(RENEWAL_LEAD, remaining / 4)
+        self._timers = [loop.call_later(max(0.0, remaining - lead), self.send, {"action": Action.AUTH}),
+                        loop.call_later(max(0.0, remaining), self._expired)]
+
+    def _expired(self) -> None:
+        error = AblyError(40142, 401, "Token expired")
+        log.info("connection %s: token expired", self.id)
+        if self.transport is not None:
+            transport = self.transport
+            transport.send({"action": Action.DISCONNECTED, "error": error.to_wire()})
+            transport.close()
 
     # -- transport plumbing -------------------------------------------------------------
 
@@ -115,6 +149,8 @@ class Connection:
         """Drop all state (CLOSE, or the resume window passed)."""
         self.transport_lost()
         self.attachments.clear()
+        for timer in self._timers:
+            timer.cancel()
         for task in list(self._tasks):
             task.cancel()
 
@@ -133,6 +169,8 @@ class Connection:
             self._spawn(self._attach(pm))
         elif action == Action.DETACH:
             self._detach(pm)
+        elif action == Action.AUTH:
+            self._reauth(pm)
         elif action in (Action.SYNC, Action.ACTIVATE):
             return
         else:
@@ -145,6 +183,30 @@ class Connection:
 
     def _channel_error(self, channel: str, error: AblyError) -> None:
         self.send({"action": Action.ERROR, "channel": channel, "error": error.to_wire()})
+
+    # -- in-band AUTH ---------------------------------------------------------------------
+
+    def _reauth(self, pm: dict[str, Any]) -> None:
+        """Swap in a new token: same identity, new capability; channels it no longer allows fail."""
+        auth = pm.get("auth")
+        token = auth.get("accessToken") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AblyError(40101, 401, "AUTH needs auth.accessToken")
+        try:
+            new = authenticate_bearer(self.keys, token, now_ms(), raw=True)
+            reauthorise(self.client_id, new)
+        except AblyError as exc:
+            raise for_inband_auth(exc) from exc
+        self.auth = new
+        self.send(self.connected_message())
+        for wire, attachment in list(self.attachments.items()):
+            granted = new.capability.modes_for(attachment.name.base, attachment.modes)
+            if not granted:
+                self.attachments.pop(wire)
+                self._unsubscribe(attachment)
+                self._channel_error(wire, AblyError(40160, 401, f"Capability no longer permits channel {wire}"))
+            else:
+                attachment.modes = granted
 
     # -- attach / detach --------------------------------------------------------------
 

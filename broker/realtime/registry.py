@@ -70,7 +70,7 @@ class ConnectionRegistry:
             error = AblyError(80008, 400, "Unable to recover connection: unknown or expired connection key")
         else:
             error = None
-        connection = Connection(self.hub, self.config, auth, client_id, fmt, echo)
+        connection = Connection(self.hub, self.config, self.keys, auth, client_id, fmt, echo)
         self._by_key[connection.key] = connection
         connection.attach_transport(transport, error)
         log.info("connection %s opened (client %s, %s)", connection.id, client_id, fmt.value)

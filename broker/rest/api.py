@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..auth import AuthContext, KeyStore, authenticate_basic, authenticate_bearer, resolve_client_id
+from ..auth import (AuthContext, KeyStore, NonceCache, authenticate_basic, authenticate_bearer, process_token_request,
+                    resolve_client_id)
 from ..config import Config
 from ..core.channel import now_ms
 from ..core.hub import Hub
@@ -38,6 +39,7 @@ class RestApi:
         self.keys = keys
         self.config = config
         self._ready = ready
+        self.nonces = NonceCache()
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -69,6 +71,8 @@ class RestApi:
         if seg == ["stats"] and method == "GET":
             self.authenticate(request)
             return payload_response(request, [])
+        if len(seg) == 3 and seg[0] == "keys" and seg[2] == "requestToken" and method == "POST":
+            return await self.request_token(request, seg[1])
         if len(seg) >= 2 and seg[0] == "channels":
             name = parse_channel_name(seg[1])
             rest = seg[2:]
@@ -107,6 +111,13 @@ class RestApi:
             except (binascii.Error, UnicodeDecodeError) as exc:
                 raise AblyError(40012, 400, "X-Ably-ClientId is not valid base64") from exc
         return auth, resolve_client_id(auth, client_id)
+
+    async def request_token(self, request: Request, key_name: str) -> Response:
+        """Exchange a signed TokenRequest (or an unsigned one from a Basic caller) for a token."""
+        caller = self.authenticate(request)[0] if request.headers.get("authorization") else None
+        body = decode(request.body, request.body_format) if request.body else None
+        details = process_token_request(self.keys, body, self.nonces, now_ms(), caller=caller, path_key_name=key_name)
+        return payload_response(request, details.to_wire())
 
     @staticmethod
     def require(auth: AuthContext, channel: str, operation: str) -> None:
