@@ -1,0 +1,89 @@
+"""API keys (`appId.keyId:secret`) and the store the broker authenticates against."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from ..protocol.errors import AblyError
+from .capability import Capability
+
+
+def _unreadable(message: str) -> AblyError:
+    return AblyError(40005, 400, f"Invalid key: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """`name` is public (`appId.keyId`); the secret signs tokens and is kept out of repr/logs."""
+
+    name: str
+    secret: str = field(repr=False)
+    capability: Capability = field(default_factory=Capability.everything)
+
+    @property
+    def app_id(self) -> str:
+        return self.name.partition(".")[0]
+
+    @property
+    def key_string(self) -> str:
+        return f"{self.name}:{self.secret}"
+
+
+def split_key(text: str) -> tuple[str, str]:
+    """`appId.keyId:secret` -> (keyName, secret); raises 40005 when not in that form."""
+    name, colon, secret = text.partition(":")
+    app_id, dot, key_id = name.partition(".")
+    if not colon or not secret or not dot or not app_id or not key_id:
+        raise _unreadable("expected appId.keyId:secret")
+    if any(ch.isspace() for ch in text):
+        raise _unreadable("keys may not contain whitespace")
+    return name, secret
+
+
+def parse_key_spec(spec: str) -> ApiKey:
+    """Parse a configured key: `APPID.KEYID:SECRET` or `APPID.KEYID:SECRET={capability JSON}`.
+
+    Without a capability the key may do everything (`{"*":["*"]}`). The capability begins at
+    the first `={`, so a secret may not contain `{` (Ably secrets are base64 and never do).
+    Example: `tether.chat:s3cret={"chat:*":["publish","subscribe"]}`.
+    """
+    key_text, brace, cap_text = spec.partition("={")
+    name, secret = split_key(key_text)
+    if not brace:
+        return ApiKey(name, secret)
+    capability = Capability.parse("{" + cap_text)
+    if not capability:
+        raise AblyError(40000, 400, f"Key {name} has an empty capability")
+    return ApiKey(name, secret, capability)
+
+
+class KeyStore:
+    """Keys of one broker app, by key name; all keys share one appId (§9.1)."""
+
+    def __init__(self, keys: Iterable[ApiKey]) -> None:
+        self._keys: dict[str, ApiKey] = {}
+        for key in keys:
+            if key.name in self._keys:
+                raise ValueError(f"Key {key.name} is configured twice")
+            self._keys[key.name] = key
+        app_ids = {key.app_id for key in self._keys.values()}
+        if len(app_ids) > 1:
+            raise ValueError(f"All keys must share one appId, got {sorted(app_ids)}")
+        self.app_id: str | None = app_ids.pop() if app_ids else None
+
+    @classmethod
+    def from_specs(cls, specs: Iterable[str]) -> KeyStore:
+        return cls(parse_key_spec(spec) for spec in specs)
+
+    def get(self, name: str) -> ApiKey | None:
+        return self._keys.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._keys
+
+    def __iter__(self) -> Iterator[ApiKey]:
+        return iter(self._keys.values())
+
+    def __len__(self) -> int:
+        return len(self._keys)
