@@ -16,6 +16,8 @@ import uvloop
 
 from .auth import KeyStore, dev_token
 from .config import Config
+from .core.rules import ChannelRules
+from .engine.retention import RetentionPolicy, RetentionRule, parse_rule
 from .server.app import Broker
 
 log = logging.getLogger("broker")
@@ -45,10 +47,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="seconds of server silence before a heartbeat")
     parser.add_argument("--outbound-buffer", type=int, default=int(_env("outbound_buffer", str(8 << 20)) or 8 << 20),
                         help="bytes queued for one slow client before it is disconnected")
+    parser.add_argument("--channel-rules", default=_env("channel_rules"),
+                        help='JSON per namespace, e.g. {"locked": {"mutableMessages": false}}')
+    env_retention = [rule for rule in (_env("retention") or "").split(";") if rule.strip()]
+    parser.add_argument("--retention", action="append", type=_retention_rule, default=None, metavar="RULE",
+                        help="'[PATTERN] [ttl=DURATION] [max=COUNT]', e.g. 'chat:* ttl=1h max=1000' (repeatable, "
+                             "first match wins; default: keep everything)")
+    parser.add_argument("--dedup-window", type=float, default=float(_env("dedup_window", "120") or 120),
+                        help="seconds a client-supplied message id is remembered for idempotent publishing (0: off)")
     args = parser.parse_args(argv)
     if args.keys is None:
         args.keys = env_keys
+    if args.retention is None:
+        try:
+            args.retention = [parse_rule(rule) for rule in env_retention]
+        except ValueError as exc:
+            parser.error(f"BROKER_RETENTION: {exc}")
     return args
+
+
+def _retention_rule(spec: str) -> RetentionRule:
+    try:
+        return parse_rule(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def token_main(argv: list[str]) -> None:
@@ -97,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
                     log_level=args.log_level, max_message_size=args.max_message_size,
                     connection_state_ttl_ms=int(args.connection_state_ttl * 1000),
                     max_idle_interval_ms=int(args.max_idle_interval * 1000),
-                    outbound_buffer_limit=args.outbound_buffer)
+                    outbound_buffer_limit=args.outbound_buffer, rules=ChannelRules.parse(args.channel_rules),
+                    retention=RetentionPolicy(tuple(args.retention)), dedup_window_ms=int(args.dedup_window * 1000))
     if not config.keys:
         key = development_key(config.db)
         config.keys = [key]

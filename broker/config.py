@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .core.rules import ChannelRules
+from .engine.dedup import DEFAULT_WINDOW_MS
+from .engine.retention import RetentionPolicy
+
 
 @dataclass(slots=True)
 class Config:
@@ -22,3 +26,6 @@ class Config:
     max_idle_interval_ms: int = 15_000
     outbound_buffer_limit: int = 8 * 1024 * 1024
     max_http_body: int = 2 * 1024 * 1024
+    rules: ChannelRules = field(default_factory=ChannelRules)
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    dedup_window_ms: int = DEFAULT_WINDOW_MS

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from ..engine.base import Engine, HistoryQuery, Publication
 from ..protocol.errors import AblyError
 from ..protocol.message import Message
-from ..protocol.serial import COUNTER_LIMIT, Position
+from ..protocol.actions import MessageAction
+from ..protocol.serial import Position, seq_of_serial
 from ..protocol.wire import Format, encode
-from .frames import Framer, backlog_frames, publication_frame
+from .frames import Framer, backlog_frames, latest_serial, publication_frame
 
 MAX_REWIND = 100
-REPLAY_PAGE = 1000
 _REWIND_TIME = re.compile(r"^(\d+)([sm])$")
 
 
@@ -41,6 +41,25 @@ class Subscription:
     echo: bool = True
     live: bool = False
     buffer: list[Publication] = field(default_factory=list)
+    # Messages created after `seen_from`, or named in `seen`, reached this subscription whole
+    # since it attached, so their appends can go out as fragments.
+    seen_from: int = 0
+    seen: set[str] = field(default_factory=set)
+
+    def whole_needed(self, pubs: list[Publication]) -> frozenset[tuple[int, int]]:
+        """Appends in `pubs` this subscription must get as whole messages; marks them seen."""
+        needed: set[tuple[int, int]] = set()
+        for i, pub in enumerate(pubs):
+            if pub.aggregates is None:
+                continue
+            for j, message in enumerate(pub.messages):
+                serial = message.serial or ""
+                if seq_of_serial(serial) > self.seen_from or serial in self.seen:
+                    continue
+                self.seen.add(serial)
+                if message.action == MessageAction.APPEND:
+                    needed.add((i, j))
+        return frozenset(needed)
 
 
 @dataclass(slots=True)
@@ -51,6 +70,7 @@ class AttachPoint:
     backlog: list[Message]
     resumed: bool
     error: AblyError | None = None
+    covered: int = 0  # the backlog shows the channel as of this seq; later publications are live
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +103,7 @@ class Channel:
         self._subs: dict[Subscription, None] = {}
         self._queue: list[Publication] = []
         self._flush_scheduled = False
+        self.delivered: Position | None = None  # the last position flushed to live subscriptions (presence channelSerial)
 
     @property
     def idle(self) -> bool:
@@ -103,19 +124,22 @@ class Channel:
         pubs, self._queue = self._queue, []
         if not pubs:
             return
+        self.delivered = pubs[-1].position
         ts = now_ms()
         publishers = {m.connection_id for pub in pubs for m in pub.messages}
-        frames: dict[tuple[str, Format, str | None], bytes | None] = {}
+        mutations = any(pub.aggregates is not None for pub in pubs)
+        frames: dict[tuple[str, Format, str | None, frozenset[tuple[int, int]]], bytes | None] = {}
         for sub in self._subs:
             if not sub.live:
                 sub.buffer.extend(pubs)
                 continue
             skip = sub.connection_id if not sub.echo and sub.connection_id in publishers else None
-            key = (sub.wire_name, sub.fmt, skip)
+            whole = sub.whole_needed(pubs) if mutations else frozenset()
+            key = (sub.wire_name, sub.fmt, skip, whole)
             if key in frames:
                 frame = frames[key]
             else:
-                obj = publication_frame(sub.wire_name, pubs, sub.fmt, ts, skip)
+                obj = publication_frame(sub.wire_name, pubs, sub.fmt, ts, skip, whole)
                 frame = frames[key] = None if obj is None else self._framer(encode(obj, sub.fmt), sub.fmt)
             if frame is not None:
                 sub.write(frame)
@@ -135,10 +159,14 @@ class Channel:
         try:
             head = await self._engine.head(self.name)
             if cursor is not None:
-                return await self._resume_point(cursor, head)
-            if rewind is not None:
-                return await self._rewind_point(rewind, head)
-            return AttachPoint(head, [], resumed=False)
+                point = await self._resume_point(cursor, head)
+            elif rewind is not None:
+                point = await self._rewind_point(rewind, head)
+            else:
+                point = AttachPoint(head, [], resumed=False)
+            point.covered = head.seq
+            sub.seen_from = point.position.seq
+            return point
         except BaseException:
             self._subs.pop(sub, None)
             raise
@@ -147,17 +175,7 @@ class Channel:
         if cursor.epoch != head.epoch or cursor.seq > head.seq:
             error = AblyError(90003, 404, "Unable to recover channel: the cursor is from another or a lost stream")
             return AttachPoint(head, [], resumed=False, error=error)
-        backlog: list[Message] = []
-        after = cursor.seq
-        while True:
-            page = await self._engine.history(
-                self.name, HistoryQuery(direction="forwards", limit=REPLAY_PAGE, after=after, until=head.seq))
-            backlog.extend(page)
-            if len(page) < REPLAY_PAGE:
-                break
-            after = _seq_of(page[-1])
-            if after >= head.seq:
-                break
+        backlog = await self._engine.replay(self.name, cursor.seq, head.seq)
         return AttachPoint(cursor, backlog, resumed=True)
 
     async def _rewind_point(self, rewind: Rewind, head: Position) -> AttachPoint:
@@ -166,24 +184,30 @@ class Channel:
         backlog = list(reversed(await self._engine.history(self.name, query))) if query.limit else []
         if not backlog:
             return AttachPoint(head, [], resumed=False)
-        return AttachPoint(Position(_seq_of(backlog[0]) - 1, head.epoch), backlog, resumed=False)
+        return AttachPoint(Position(seq_of_serial(backlog[0].serial or "") - 1, head.epoch), backlog, resumed=False)
 
     def go_live(self, sub: Subscription, point: AttachPoint, now: int) -> None:
         """Send the backlog, then buffered publications after it, then switch to live delivery."""
-        last_seq = _seq_of(point.backlog[-1]) if point.backlog else point.position.seq
+        for message in point.backlog:
+            if seq_of_serial(message.serial or "") <= sub.seen_from:
+                sub.seen.add(message.serial or "")
         for frame in backlog_frames(sub.wire_name, point.backlog, sub.fmt, now):
             sub.write(self._framer(frame, sub.fmt))
-        pending = [pub for pub in sub.buffer if pub.position.seq > last_seq]
+        shown = {m.serial: latest_serial(m) for m in point.backlog if m.version}
+        pending = [pub for pub in sub.buffer if pub.position.seq > point.covered
+                   and not (pub.aggregates is not None and _already_shown(pub, shown))]
         sub.buffer = []
         sub.live = True
         if pending:
             skip = None if sub.echo else sub.connection_id
-            obj = publication_frame(sub.wire_name, pending, sub.fmt, now, skip)
+            obj = publication_frame(sub.wire_name, pending, sub.fmt, now, skip, sub.whole_needed(pending))
             if obj is not None:
                 sub.write(self._framer(encode(obj, sub.fmt), sub.fmt))
 
 
-def _seq_of(message: Message) -> int:
-    assert message.serial is not None
-    ms, ctr = message.serial[:14], message.serial[15:18]
-    return int(ms) * COUNTER_LIMIT + int(ctr)
+
+def _already_shown(pub: Publication, shown: dict[str | None, str]) -> bool:
+    """A mutation the backlog's copy of its message already includes (a read can run ahead)."""
+    message = pub.messages[0]
+    version = message.version.get("serial", "") if message.version else ""
+    return message.serial in shown and version <= shown[message.serial]

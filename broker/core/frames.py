@@ -20,6 +20,12 @@ def position_of(serial: str) -> str:
     return serial.rpartition(":")[0]
 
 
+def latest_serial(message: Message) -> str:
+    """Where a message last moved in the stream: its newest version, else its creation."""
+    version = message.version.get("serial") if message.version else None
+    return version if isinstance(version, str) and version > (message.serial or "") else message.serial or ""
+
+
 def message_frame(channel: str, channel_serial: str, messages: Iterable[Message], fmt: Format, now_ms: int) -> dict[str, Any]:
     return {
         "action": Action.MESSAGE,
@@ -31,9 +37,15 @@ def message_frame(channel: str, channel_serial: str, messages: Iterable[Message]
 
 
 def publication_frame(channel: str, pubs: Sequence[Publication], fmt: Format, now_ms: int,
-                      skip_connection: str | None = None) -> dict[str, Any] | None:
-    """One MESSAGE for consecutive publications; None when echo suppression leaves nothing."""
-    messages = [m for pub in pubs for m in pub.messages
+                      skip_connection: str | None = None,
+                      whole: frozenset[tuple[int, int]] = frozenset()) -> dict[str, Any] | None:
+    """One MESSAGE for consecutive publications; None when echo suppression leaves nothing.
+
+    `whole` names (publication, message) indices to deliver as the whole aggregate instead of
+    an append fragment: the subscriber has not seen that message since it attached.
+    """
+    messages = [pub.aggregates[j] if (i, j) in whole and pub.aggregates else m
+                for i, pub in enumerate(pubs) for j, m in enumerate(pub.messages)
                 if skip_connection is None or m.connection_id != skip_connection]
     if not messages:
         return None
@@ -44,15 +56,20 @@ def publication_frame(channel: str, pubs: Sequence[Publication], fmt: Format, no
 
 
 def backlog_frames(channel: str, messages: Sequence[Message], fmt: Format, now_ms: int) -> list[bytes]:
-    """Encoded MESSAGE frames for a replay, split only between publications so cursors stay exact."""
+    """Encoded MESSAGE frames for a replay, split only between publications so cursors stay exact.
+
+    A frame's channelSerial is the furthest position its messages reached (a message shown
+    with a later version moved the stream on), never less than an earlier frame's.
+    """
     out: list[bytes] = []
     chunk: list[Message] = []
+    cursor = ""
     for i, message in enumerate(messages):
         chunk.append(message)
-        assert message.serial is not None
-        position = position_of(message.serial)
-        last_of_position = i + 1 == len(messages) or position_of(messages[i + 1].serial or "") != position
+        position = position_of(latest_serial(message))
+        cursor = max(cursor, position)
+        last_of_position = i + 1 == len(messages) or position_of(latest_serial(messages[i + 1])) != position
         if last_of_position and len(chunk) >= BACKLOG_CHUNK or i + 1 == len(messages):
-            out.append(encode(message_frame(channel, position, chunk, fmt, now_ms), fmt))
+            out.append(encode(message_frame(channel, cursor, chunk, fmt, now_ms), fmt))
             chunk = []
     return out

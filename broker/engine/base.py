@@ -4,27 +4,46 @@ Engines own positions: `append` assigns the next position of the channel atomica
 each message's `serial` and `timestamp`, and returns once the publication is durable. Every
 committed publication, from this process or another one sharing the store, is handed to the
 listener in channel order; fan-out is driven only by that hook.
+
+Idempotent publishing: `append` may be given one idempotency key per message (the
+client-supplied message id, or None). A message whose key the channel has already stored
+within the dedup window is not stored again; it comes back stamped with the serial of its
+first copy. The listener only ever hears the messages that were actually stored.
+
+Retention: engines may trim a channel's oldest messages (by age with `trim`, by count as they
+append). `floor` is the highest position trimmed, so a cursor below it has lost messages.
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from ..protocol.errors import AblyError
 from ..protocol.message import Message
+from ..protocol.presence import PresenceMessage
 from ..protocol.serial import MAX_INDEX, Position
+from .presence import MemberSet, PresenceEvent, PresenceListener, presence_log
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class Publication:
-    """One committed append: all its messages share `position`."""
+    """One committed append or mutation: all its messages share `position`.
+
+    For a mutation, `messages` holds the live delivery (an append's fragment, or the whole
+    updated message) and `aggregates` the whole message after it, for subscribers that have
+    not seen the message since they attached.
+    """
 
     channel: str
     position: Position
     messages: list[Message]
+    aggregates: list[Message] | None = None
 
 
 @dataclass(slots=True)
@@ -41,6 +60,7 @@ class HistoryQuery:
 
 
 Listener = Callable[[Publication], None]
+Authorizer = Callable[[Message], None]
 
 
 def check_batch(messages: list[Message]) -> None:
@@ -54,6 +74,8 @@ class Engine(ABC):
 
     def __init__(self) -> None:
         self._listener: Listener | None = None
+        self._presence_listener: PresenceListener | None = None
+        self._member_sets: dict[str, MemberSet] = {}
 
     def set_listener(self, listener: Listener) -> None:
         self._listener = listener
@@ -68,9 +90,18 @@ class Engine(ABC):
     async def close(self) -> None:
         """Flush pending commits and release resources."""
 
+    async def flush(self) -> None:
+        """Return once every append started before the call has settled (for graceful shutdown)."""
+
     @abstractmethod
-    async def append(self, channel: str, messages: list[Message], now_ms: int) -> Publication:
-        """Append `messages` as one publication at the channel's next position; durable on return."""
+    async def append(self, channel: str, messages: list[Message], now_ms: int,
+                     idempotency_keys: Sequence[str | None] | None = None) -> Publication:
+        """Append `messages` as one publication at the channel's next position; durable on return.
+
+        With `idempotency_keys`, messages whose key was stored on this channel within the dedup
+        window are not stored again. The returned publication always lists the caller's
+        messages in order, each stamped with its serial (a repeat with the earlier one).
+        """
 
     @abstractmethod
     async def head(self, channel: str) -> Position:
@@ -78,4 +109,88 @@ class Engine(ABC):
 
     @abstractmethod
     async def history(self, channel: str, query: HistoryQuery) -> list[Message]:
-        """Messages matching `query`, ordered by (position, index) in `query.direction`."""
+        """Messages matching `query`, ordered by (position, index) in `query.direction`.
+
+        Each message is its latest aggregate (mutations folded in); with `query.until` set,
+        only mutations at or before `until` are folded, so the result is the channel as of
+        that position.
+        """
+
+    @abstractmethod
+    async def mutate(self, channel: str, part: Message, now_ms: int, authorize: Authorizer) -> Publication:
+        """Apply an update/delete/append `part` to the message its `serial` names.
+
+        `authorize(original)` runs once the target is found and may raise. The mutation takes
+        the channel's next position (its version serial); durable on return, like `append`.
+        Unknown serial: AblyError 40400.
+        """
+
+    @abstractmethod
+    async def get_message(self, channel: str, serial: str) -> Message | None:
+        """The latest aggregate of one message, or None."""
+
+    @abstractmethod
+    async def versions(self, channel: str, serial: str) -> list[Message]:
+        """The message as it stood after each stored version, oldest first (appends collapse)."""
+
+    @abstractmethod
+    async def replay(self, channel: str, after: int, until: int) -> list[Message]:
+        """What a subscriber at `after` missed up to `until`: every message created or mutated
+        in (after, until], once, as of `until`, ordered by its latest position in that range."""
+
+    async def floor(self, channel: str) -> Position:
+        """The highest position retention removed messages from (the origin when none).
+
+        Every committed message after the floor is still stored, so a cursor at or above it
+        resumes without a gap; a cursor below it has lost messages.
+        """
+        return Position.origin((await self.head(channel)).epoch)
+
+    async def trim(self, now_ms: int) -> int:
+        """Apply age-based retention and expire old idempotency keys; returns messages removed."""
+        return 0
+
+    # -- presence: single-process default; an engine shared by processes overrides all four --
+
+    def set_presence_listener(self, listener: PresenceListener) -> None:
+        self._presence_listener = listener
+
+    async def presence_update(self, channel: str, messages: list[PresenceMessage], now_ms: int) -> PresenceEvent:
+        """Apply member events (clientId and connectionId set) in call order, log them, then notify.
+
+        The member set changes at once, so the order of calls is the order of events; events
+        that change nothing (leaving when absent) are dropped. The returned and notified
+        messages are stamped with the log's timestamp and serial once the log entry is durable.
+        A failed history write is logged, not raised: the member set is live state and has
+        already changed.
+        """
+        members = self._member_sets.setdefault(channel, MemberSet())
+        changed = [m for m in messages if members.apply(m) is not None]
+        if not members:
+            del self._member_sets[channel]
+        if not changed:
+            return PresenceEvent(channel, None, [])
+        for message in changed:
+            message.timestamp = now_ms
+        entries = [m.to_message() for m in changed]
+        position: Position | None = None
+        try:
+            position = (await self.append(presence_log(channel), entries, now_ms)).position
+            for message, entry in zip(changed, entries):
+                message.timestamp, message.serial = entry.timestamp, entry.serial
+        except AblyError as exc:
+            log.error("presence history of %s not stored: %s", channel, exc.message)
+        event = PresenceEvent(channel, position, changed)
+        if self._presence_listener is not None:
+            self._presence_listener(event)
+        return event
+
+    async def presence_members(self, channel: str, client_id: str | None = None,
+                               connection_id: str | None = None) -> list[PresenceMessage]:
+        """Current members of `channel` (optionally one clientId and/or connectionId), in entry order."""
+        members = self._member_sets.get(channel)
+        return members.select(client_id, connection_id) if members is not None else []
+
+    async def presence_history(self, channel: str, query: HistoryQuery) -> list[PresenceMessage]:
+        """Presence events of `channel`, paged and bounded like message history."""
+        return [PresenceMessage.from_message(m) for m in await self.history(presence_log(channel), query)]

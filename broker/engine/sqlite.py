@@ -15,31 +15,43 @@ so a skipped position is not a gap a subscriber can see.
 
 The store belongs to one process: a second engine opening the same file is refused, because
 both would assign positions from their own memory.
+
+Client-supplied message ids (idempotent publishing) are written in the same transaction as
+their messages, so a publish that was committed but never acknowledged before a crash is
+still recognised when the client re-sends it after the restart. Retention deletes run on the
+writer connection too: count limits inside the commit that exceeds them, age limits in `trim`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+from collections import OrderedDict
 import logging
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import msgpack
 
-from ..protocol.errors import AblyError, internal
+from ..protocol.actions import MessageAction
+from ..protocol.errors import AblyError, internal, not_found
 from ..protocol.message import Message
-from ..protocol.serial import COUNTER_LIMIT, Position, next_seq
+from ..protocol.serial import COUNTER_LIMIT, Position, next_seq, parse_serial, seq_of_serial
 from ..protocol.wire import Format
-from .base import Engine, HistoryQuery, Publication, check_batch
+from .base import Authorizer, Engine, HistoryQuery, Publication, check_batch
+from .mutations import check_appendable, delivery, fold, stamp_part, versions_of
+from .dedup import DEFAULT_WINDOW_MS, Claim, DedupIndex
 from .epoch import new_epoch
+from .retention import RetentionPolicy
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS channels (name TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID",
@@ -48,8 +60,28 @@ _SCHEMA = (
         " channel TEXT NOT NULL, seq INTEGER NOT NULL, idx INTEGER NOT NULL, body BLOB NOT NULL,"
         " PRIMARY KEY (channel, seq, idx)) WITHOUT ROWID"
     ),
+    # Mutation parts (see engine/mutations.py): one row per update/delete/append, keyed by its
+    # own position; folded into the target message on read.
+    (
+        "CREATE TABLE IF NOT EXISTS parts ("
+        " channel TEXT NOT NULL, vseq INTEGER NOT NULL, target_seq INTEGER NOT NULL,"
+        " target_idx INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (channel, vseq)) WITHOUT ROWID"
+    ),
+    "CREATE INDEX IF NOT EXISTS parts_by_target ON parts (channel, target_seq, target_idx, vseq)",
+    # Client-supplied message ids within the dedup window (engine/dedup.py).
+    (
+        "CREATE TABLE IF NOT EXISTS idempotency (channel TEXT NOT NULL, id TEXT NOT NULL, serial TEXT NOT NULL,"
+        " expires INTEGER NOT NULL, PRIMARY KEY (channel, id)) WITHOUT ROWID"
+    ),
+    "CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires)",
+    # Per channel, the highest position retention deleted messages from (engine/retention.py).
+    "CREATE TABLE IF NOT EXISTS floors (channel TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID",
 )
+_INSERT_ID = "INSERT OR REPLACE INTO idempotency (channel, id, serial, expires) VALUES (?, ?, ?, ?)"
+_UPSERT_FLOOR = "INSERT INTO floors (channel, seq) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET seq = excluded.seq"
 _INSERT_MESSAGE = "INSERT INTO messages (channel, seq, idx, body) VALUES (?, ?, ?, ?)"
+_INSERT_PART = "INSERT INTO parts (channel, vseq, target_seq, target_idx, body) VALUES (?, ?, ?, ?, ?)"
+CACHE_LIMIT = 10_000
 _UPSERT_CHANNEL = (
     "INSERT INTO channels (name, last_seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq"
 )
@@ -117,12 +149,16 @@ class _Pending:
     publication: Publication
     rows: list[tuple[str, int, int, bytes]]
     future: asyncio.Future[Publication]
+    parts: list[tuple[str, int, int, int, bytes]] = field(default_factory=list)
+    target: tuple[str, str] | None = None  # the cached aggregate a mutation changed
+    claim: Claim | None = None  # the client-supplied ids this append stores
 
 
 class SqliteEngine(Engine):
     """`epoch` is known after `open()`; `commits` counts committed transactions (group commit)."""
 
-    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, path: str | Path, busy_timeout_ms: int = 5000, *, retention: RetentionPolicy | None = None,
+                 dedup_window_ms: int = DEFAULT_WINDOW_MS) -> None:
         super().__init__()
         if str(path) == ":memory:":
             raise ValueError("SqliteEngine needs a file (its reader is a second connection); use MemoryEngine")
@@ -139,6 +175,17 @@ class SqliteEngine(Engine):
         self._lock_fd: int | None = None
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        # Latest aggregates of recently mutated messages, so a stream of appends never reads.
+        self._current: OrderedDict[tuple[str, str], Message] = OrderedDict()
+        self._loading: dict[tuple[str, str], asyncio.Future[Message | None]] = {}
+        self.retention = retention or RetentionPolicy()
+        self._dedup = DedupIndex(dedup_window_ms)
+        self._ids_dirty = False  # idempotency rows may be waiting to be purged
+        self._floors: dict[str, int] = {}
+        self._counts: dict[str, int] = {}  # messages stored, for channels with a count limit
+        self._oldest: dict[str, int] = {}  # lowest stored seq (a lower bound), for channels with a TTL
+        self._in_flight: list[_Pending] = []
+        self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
         self._lock_store()
@@ -148,6 +195,7 @@ class SqliteEngine(Engine):
             await self._db.execute("PRAGMA journal_mode=WAL")
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._create_schema(self._db)
+            await self._load_retained_state(self._db)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             await self._configure(self._reader)
             await self._reader.execute("PRAGMA query_only=1")
@@ -166,10 +214,33 @@ class SqliteEngine(Engine):
             self._writer = None
         await self._release()
 
-    async def append(self, channel: str, messages: list[Message], now_ms: int) -> Publication:
+    async def flush(self) -> None:
+        waiting = [pending.future for pending in self._in_flight + self._queue]
+        if waiting:
+            await asyncio.wait(waiting)
+
+    async def append(self, channel: str, messages: list[Message], now_ms: int,
+                     idempotency_keys: Sequence[str | None] | None = None) -> Publication:
         if self._wake is None or self._closing:
             raise internal("The sqlite engine is not open")
         check_batch(messages)
+        claim = self._dedup.claim(channel, messages, idempotency_keys, now_ms)
+        if not claim.fresh:
+            return await self._dedup.outcome(claim, None)
+        try:
+            pending = self._prepare(channel, claim.fresh, now_ms)
+        except BaseException as exc:
+            self._dedup.failed(claim, exc)
+            raise
+        if claim.created:
+            pending.claim = claim
+        self._queue.append(pending)
+        self._wake.set()
+        publication = await pending.future
+        return publication if not claim.repeats else await self._dedup.outcome(claim, publication)
+
+    def _prepare(self, channel: str, messages: list[Message], now_ms: int) -> _Pending:
+        """Take the channel's next position and stamp and pack `messages` for the writer."""
         seq = next_seq(self._assigned.get(channel, 0), now_ms)
         position = Position(seq, self.epoch)
         prefix, ms = str(position), position.ms
@@ -182,10 +253,7 @@ class SqliteEngine(Engine):
             except (TypeError, ValueError, OverflowError) as exc:
                 raise AblyError(40000, 400, f"Message cannot be stored: {exc}") from exc
         self._assigned[channel] = seq
-        pending = _Pending(Publication(channel, position, messages), rows, asyncio.get_running_loop().create_future())
-        self._queue.append(pending)
-        self._wake.set()
-        return await pending.future
+        return _Pending(Publication(channel, position, messages), rows, asyncio.get_running_loop().create_future())
 
     async def head(self, channel: str) -> Position:
         return Position(self._committed.get(channel, 0), self.epoch)
@@ -197,7 +265,144 @@ class SqliteEngine(Engine):
             return []
         sql, params = history_sql(channel, query)
         rows = await self._reader.execute_fetchall(sql, params)
-        return [unpack_message(row[0]) for row in rows]
+        messages = [unpack_message(row[0]) for row in rows]
+        return await self._fold_parts(channel, messages, query.until)
+
+    async def _fold_parts(self, channel: str, messages: list[Message], until: int | None) -> list[Message]:
+        """Fold committed mutation parts (up to `until`) into each message."""
+        if not messages:
+            return messages
+        assert self._reader is not None
+        seqs = [seq_of_serial(m.serial or "") for m in messages]
+        sql = ("SELECT target_seq, target_idx, body FROM parts WHERE channel = ? AND target_seq BETWEEN ? AND ?"
+               + (" AND vseq <= ?" if until is not None else "") + " ORDER BY target_seq, target_idx, vseq")
+        params: list[object] = [channel, min(seqs), max(seqs)] + ([until] if until is not None else [])
+        parts: dict[tuple[int, int], list[Message]] = {}
+        for tseq, tidx, body in await self._reader.execute_fetchall(sql, params):
+            parts.setdefault((int(tseq), int(tidx)), []).append(unpack_message(body))
+        if not parts:
+            return messages
+        out = []
+        for message, seq in zip(messages, seqs):
+            for part in parts.get((seq, int((message.serial or "")[-3:])), ()):
+                message = fold(message, part)
+            out.append(message)
+        return out
+
+    async def _load(self, channel: str, serial: str) -> Message | None:
+        assert self._reader is not None
+        try:
+            position, index = parse_serial(serial)
+        except AblyError:
+            return None
+        if position.epoch != self.epoch:
+            return None
+        rows = await self._reader.execute_fetchall(
+            "SELECT body FROM messages WHERE channel = ? AND seq = ? AND idx = ?", (channel, position.seq, index))
+        if not rows:
+            return None
+        return (await self._fold_parts(channel, [unpack_message(rows[0][0])], None))[0]
+
+    async def _latest(self, channel: str, serial: str) -> Message | None:
+        """The latest aggregate, from the cache or the store (one load per message at a time)."""
+        key = (channel, serial)
+        if key in self._current:
+            self._current.move_to_end(key)
+            return self._current[key]
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = self._loading[key] = asyncio.get_running_loop().create_future()
+            try:
+                message = await self._load(channel, serial)
+            except BaseException as exc:
+                loading.set_exception(exc)
+                raise
+            finally:
+                self._loading.pop(key, None)
+            if message is not None and key not in self._current:
+                self._remember(key, message)
+            loading.set_result(message)
+        else:
+            await loading
+        return self._current.get(key)
+
+    def _remember(self, key: tuple[str, str], message: Message) -> None:
+        self._current[key] = message
+        self._current.move_to_end(key)
+        while len(self._current) > CACHE_LIMIT:
+            (old_channel, old_serial), old = next(iter(self._current.items()))
+            version = seq_of_serial(old.version["serial"]) if old.version else 0
+            if version > self._committed.get(old_channel, 0):
+                break  # its parts are not committed yet: a reload would miss them
+            self._current.popitem(last=False)
+
+    async def mutate(self, channel: str, part: Message, now_ms: int, authorize: Authorizer) -> Publication:
+        if self._wake is None or self._closing:
+            raise internal("The sqlite engine is not open")
+        serial = part.serial or ""
+        current = await self._latest(channel, serial)
+        if current is None:
+            raise not_found(f"Message {serial} not found on channel {channel}")
+        authorize(current)
+        if part.action == MessageAction.APPEND:
+            check_appendable(current, part)
+        seq = next_seq(self._assigned.get(channel, 0), now_ms)
+        position = Position(seq, self.epoch)
+        stamp_part(part, position, now_ms)
+        aggregate = fold(current, part)
+        row = (channel, seq, seq_of_serial(serial), int(serial[-3:]), pack_message(part))
+        self._assigned[channel] = seq
+        self._remember((channel, serial), aggregate)
+        publication = Publication(channel, position, [delivery(aggregate, part)], [aggregate])
+        pending = _Pending(publication, [], asyncio.get_running_loop().create_future(), [row], (channel, serial))
+        self._queue.append(pending)
+        self._wake.set()
+        return await pending.future
+
+    async def get_message(self, channel: str, serial: str) -> Message | None:
+        if self._reader is None:
+            raise internal("The sqlite engine is not open")
+        return await self._latest(channel, serial)
+
+    async def versions(self, channel: str, serial: str) -> list[Message]:
+        if self._reader is None:
+            raise internal("The sqlite engine is not open")
+        try:
+            position, index = parse_serial(serial)
+        except AblyError:
+            return []
+        rows = await self._reader.execute_fetchall(
+            "SELECT body FROM messages WHERE channel = ? AND seq = ? AND idx = ?", (channel, position.seq, index))
+        if not rows:
+            return []
+        parts = await self._reader.execute_fetchall(
+            "SELECT body FROM parts WHERE channel = ? AND target_seq = ? AND target_idx = ? ORDER BY vseq",
+            (channel, position.seq, index))
+        return versions_of(unpack_message(rows[0][0]), [unpack_message(p[0]) for p in parts])
+
+    async def replay(self, channel: str, after: int, until: int) -> list[Message]:
+        if self._reader is None:
+            raise internal("The sqlite engine is not open")
+        created = await self._reader.execute_fetchall(
+            "SELECT seq, body FROM messages WHERE channel = ? AND seq > ? AND seq <= ? ORDER BY seq, idx",
+            (channel, after, until))
+        touched = await self._reader.execute_fetchall(
+            "SELECT target_seq, target_idx, MAX(vseq) FROM parts WHERE channel = ? AND vseq > ? AND vseq <= ?"
+            " GROUP BY target_seq, target_idx", (channel, after, until))
+        latest: dict[tuple[int, int], int] = {(int(t), int(i)): int(v) for t, i, v in touched}
+        messages: dict[tuple[int, int], Message] = {}
+        for seq, body in created:
+            message = unpack_message(body)
+            key = (int(seq), int((message.serial or "")[-3:]))
+            messages[key] = message
+            latest.setdefault(key, key[0])
+        for tseq, tidx in [k for k in latest if k not in messages]:
+            rows = await self._reader.execute_fetchall(
+                "SELECT body FROM messages WHERE channel = ? AND seq = ? AND idx = ?", (channel, tseq, tidx))
+            if rows:
+                messages[(tseq, tidx)] = unpack_message(rows[0][0])
+        ordered = sorted((pos, key) for key, pos in latest.items() if key in messages)
+        return await self._fold_parts(channel, [messages[key] for _, key in ordered], until)
 
     def _lock_store(self) -> None:
         """Refuse a second owner: flock does not interact with SQLite's own fcntl locks."""
@@ -252,30 +457,60 @@ class SqliteEngine(Engine):
                 await self._wake.wait()
                 continue
             batch, self._queue = self._queue, []
-            await self._commit(batch)
+            self._in_flight = batch
+            async with self._write_lock:
+                await self._commit(batch)
+            self._in_flight = []
 
     async def _commit(self, batch: list[_Pending]) -> None:
         """One transaction for the whole batch; notify and resolve only once it is committed."""
         assert self._db is not None
         heads: dict[str, int] = {}
         rows: list[tuple[str, int, int, bytes]] = []
+        parts: list[tuple[str, int, int, int, bytes]] = []
+        ids: list[tuple[str, str, str, int]] = []
+        added: dict[str, int] = {}
         for pending in batch:
-            heads[pending.publication.channel] = pending.publication.position.seq
+            channel = pending.publication.channel
+            heads[channel] = pending.publication.position.seq
             rows.extend(pending.rows)
+            parts.extend(pending.parts)
+            added[channel] = added.get(channel, 0) + len(pending.rows)
+            if pending.claim is not None:
+                ids.extend(pending.claim.stored_ids())
+        limited = {ch: n for ch, n in added.items() if self.retention.max_count(ch) is not None} if self.retention else {}
+        saved = ({ch: self._counts.get(ch) for ch in limited}, {ch: self._floors.get(ch) for ch in limited})
         try:
             await self._db.execute("BEGIN IMMEDIATE")
             await self._db.executemany(_INSERT_MESSAGE, rows)
+            if parts:
+                await self._db.executemany(_INSERT_PART, parts)
+            if ids:
+                await self._db.executemany(_INSERT_ID, ids)
             await self._db.executemany(_UPSERT_CHANNEL, heads.items())
+            for channel, count in limited.items():
+                await self._enforce_max_count(channel, count)
             await self._db.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - whatever broke the commit fails this batch, not the writer
             log.error("commit of %d publications failed: %s", len(batch), exc)
             await self._rollback()
+            self._restore(self._counts, saved[0])
+            self._restore(self._floors, saved[1])
+            error = internal(f"Could not persist the message: {exc}")
             for pending in batch:
+                if pending.target is not None:
+                    self._current.pop(pending.target, None)  # it holds the lost mutation
+                if pending.claim is not None:
+                    self._dedup.failed(pending.claim, error)
                 if not pending.future.done():
-                    pending.future.set_exception(internal(f"Could not persist the message: {exc}"))
+                    pending.future.set_exception(error)
             return
         self.commits += 1
         self._committed.update(heads)
+        self._ids_dirty = self._ids_dirty or bool(ids)
+        for pending in batch:
+            if pending.claim is not None:
+                self._dedup.committed(pending.claim)
         for pending in batch:
             try:
                 self._notify(pending.publication)
@@ -284,6 +519,114 @@ class SqliteEngine(Engine):
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_result(pending.publication)
+
+    # -- retention ------------------------------------------------------------------------
+
+    async def _load_retained_state(self, db: aiosqlite.Connection) -> None:
+        """Floors, and the idempotency keys still inside their window (a restart keeps them)."""
+        self._floors = {str(ch): int(seq) for ch, seq in await db.execute_fetchall("SELECT channel, seq FROM floors")}
+        now = time.time_ns() // 1_000_000
+        rows = await db.execute_fetchall(
+            "SELECT channel, id, serial, expires FROM idempotency WHERE expires > ? ORDER BY expires", (now,))
+        for channel, key, serial, expires in rows:
+            self._dedup.load(str(channel), str(key), str(serial), int(expires))
+        self._ids_dirty = True
+
+    async def floor(self, channel: str) -> Position:
+        return Position(self._floors.get(channel, 0), self.epoch)
+
+    async def trim(self, now_ms: int) -> int:
+        self._dedup.expire(now_ms)
+        if self._db is None or self._closing:
+            return 0
+        due = [ch for ch in self._committed if self._ttl_due(ch, now_ms)] if self.retention else []
+        purge_ids = self._ids_dirty or len(self._dedup) > 0
+        if not due and not purge_ids:
+            return 0
+        removed = 0
+        async with self._write_lock:
+            saved = ({ch: self._counts.get(ch) for ch in due}, {ch: self._floors.get(ch) for ch in due})
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+                for channel in due:
+                    removed += await self._expire_channel(channel, now_ms)
+                if purge_ids:
+                    await self._db.execute("DELETE FROM idempotency WHERE expires <= ?", (now_ms,))
+                await self._db.execute("COMMIT")
+            except BaseException:  # cancelled too: never leave the writer connection inside a transaction
+                await self._rollback()
+                self._restore(self._counts, saved[0])
+                self._restore(self._floors, saved[1])
+                for channel in due:
+                    self._oldest.pop(channel, None)
+                raise
+        self._ids_dirty = False
+        return removed
+
+    def _ttl_due(self, channel: str, now_ms: int) -> bool:
+        cutoff = self.retention.ttl_cutoff_seq(channel, now_ms, COUNTER_LIMIT)
+        return cutoff is not None and self._oldest.get(channel, 0) < cutoff
+
+    async def _expire_channel(self, channel: str, now_ms: int) -> int:
+        """Delete the channel's messages older than its TTL; note where the stored ones begin."""
+        assert self._db is not None
+        cutoff = self.retention.ttl_cutoff_seq(channel, now_ms, COUNTER_LIMIT)
+        assert cutoff is not None
+        rows = await self._db.execute_fetchall(
+            "SELECT seq, idx FROM messages WHERE channel = ? AND seq < ? ORDER BY seq DESC, idx DESC LIMIT 1",
+            (channel, cutoff))
+        removed = await self._delete_through(channel, int(rows[0][0]), int(rows[0][1])) if rows else 0
+        first = await self._db.execute_fetchall(
+            "SELECT seq FROM messages WHERE channel = ? ORDER BY seq LIMIT 1", (channel,))
+        self._oldest[channel] = int(first[0][0]) if first else self._assigned.get(channel, 0) + 1
+        return removed
+
+    async def _enforce_max_count(self, channel: str, added: int) -> None:
+        """Inside the commit: delete the oldest messages beyond the channel's count limit."""
+        assert self._db is not None
+        limit = self.retention.max_count(channel)
+        assert limit is not None
+        if channel in self._counts:
+            count = self._counts[channel] + added
+        else:
+            rows = await self._db.execute_fetchall("SELECT COUNT(*) FROM messages WHERE channel = ?", (channel,))
+            count = int(rows[0][0])
+        if count > limit:
+            rows = await self._db.execute_fetchall(
+                "SELECT seq, idx FROM messages WHERE channel = ? ORDER BY seq, idx LIMIT 1 OFFSET ?",
+                (channel, count - limit - 1))
+            count -= await self._delete_through(channel, int(rows[0][0]), int(rows[0][1]))
+        self._counts[channel] = count
+
+    async def _delete_through(self, channel: str, seq: int, idx: int) -> int:
+        """Delete messages up to (seq, idx) inclusive, their versions, and raise the floor.
+
+        The floor is raised in memory before the delete commits: an attach that reads its
+        backlog and then checks the floor can never miss a deletion (it may, at worst, report
+        a discontinuity a moment early).
+        """
+        assert self._db is not None
+        self._floors[channel] = max(self._floors.get(channel, 0), seq)
+        cursor = await self._db.execute(
+            "DELETE FROM messages WHERE channel = ? AND (seq < ? OR (seq = ? AND idx <= ?))", (channel, seq, seq, idx))
+        removed = cursor.rowcount
+        await self._db.execute(
+            "DELETE FROM parts WHERE channel = ? AND (target_seq < ? OR (target_seq = ? AND target_idx <= ?))",
+            (channel, seq, seq, idx))
+        await self._db.execute(_UPSERT_FLOOR, (channel, self._floors[channel]))
+        for key in [k for k in self._current if k[0] == channel and seq_of_serial(k[1]) <= seq]:
+            del self._current[key]
+        if channel in self._counts:
+            self._counts[channel] -= removed
+        return removed
+
+    @staticmethod
+    def _restore(state: dict[str, int], saved: dict[str, int | None]) -> None:
+        for channel, value in saved.items():
+            if value is None:
+                state.pop(channel, None)
+            else:
+                state[channel] = value
 
     async def _rollback(self) -> None:
         assert self._db is not None

@@ -16,14 +16,17 @@ from ..auth import AuthContext, KeyStore, authenticate_bearer, for_inband_auth, 
 from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewind
 from ..core.hub import Hub
 from ..config import Config
-from ..protocol.actions import ACKED_ACTIONS, DEFAULT_MODES, MODE_MASK, Action, Flag
+from ..protocol.actions import ACKED_ACTIONS, DEFAULT_MODES, MODE_MASK, Action, Flag, MessageAction
 from ..protocol.channels import ChannelName, parse_channel_name
 from ..protocol.errors import AblyError
 from ..protocol.message import Message
 from ..protocol.serial import Position, parse_position
 from ..protocol.wire import Format, as_int
 from .acks import AckQueue, _Slot
+from .presence import ConnectionPresence
+from ..core.mutate import prepare_mutation
 from ..core.publish import prepare_publish
+from ..engine.mutations import MUTATIONS
 
 log = logging.getLogger("broker.realtime")
 
@@ -70,6 +73,7 @@ class Connection:
         self.transport: Transport | None = None
         self.attachments: dict[str, Attachment] = {}
         self.acks = AckQueue(self.send)
+        self.presence = ConnectionPresence(self)
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: list[asyncio.TimerHandle] = []
         self._auth = auth
@@ -144,11 +148,13 @@ class Connection:
         for attachment in self.attachments.values():
             self._unsubscribe(attachment)
             attachment.attached = False
+        self.presence.transport_lost()
 
     def discard(self) -> None:
         """Drop all state (CLOSE, or the resume window passed)."""
         self.transport_lost()
         self.attachments.clear()
+        self.presence.discard()
         for timer in self._timers:
             timer.cancel()
         for task in list(self._tasks):
@@ -187,7 +193,12 @@ class Connection:
     # -- in-band AUTH ---------------------------------------------------------------------
 
     def _reauth(self, pm: dict[str, Any]) -> None:
-        """Swap in a new token: same identity, new capability; channels it no longer allows fail."""
+        """Swap in a new token: same identity, new capability.
+
+        A channel fails (40160) when the new capability no longer grants every mode it was
+        attached with: narrowing only the mode bits would leave a live subscription (or
+        presence) delivering what the new token may not read.
+        """
         auth = pm.get("auth")
         token = auth.get("accessToken") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
@@ -201,12 +212,11 @@ class Connection:
         self.send(self.connected_message())
         for wire, attachment in list(self.attachments.items()):
             granted = new.capability.modes_for(attachment.name.base, attachment.modes)
-            if not granted:
+            if granted != attachment.modes:
                 self.attachments.pop(wire)
                 self._unsubscribe(attachment)
+                self.presence.detached(attachment)
                 self._channel_error(wire, AblyError(40160, 401, f"Capability no longer permits channel {wire}"))
-            else:
-                attachment.modes = granted
 
     # -- attach / detach --------------------------------------------------------------
 
@@ -244,9 +254,11 @@ class Connection:
         except AblyError as exc:
             self._channel_error(name.wire, exc)
             return
+        presence_sync = await self.presence.prepare(attachment)
         if self.attachments.get(name.wire) is not attachment or attachment.attempt != attempt or self.transport is None:
             if sub is not None:
                 channel.remove(sub)
+            self.presence.abandon(attachment)
             return
         if isinstance(cursor, AblyError):
             point.error = cursor
@@ -255,6 +267,8 @@ class Connection:
             flags |= Flag.RESUMED
         if point.backlog:
             flags |= Flag.HAS_BACKLOG
+        if presence_sync:
+            flags |= Flag.HAS_PRESENCE
         attached: dict[str, Any] = {"action": Action.ATTACHED, "channel": name.wire,
                                     "channelSerial": str(point.position), "flags": int(flags)}
         if attachment.params:
@@ -265,6 +279,7 @@ class Connection:
         attachment.attached = True
         if sub is not None:
             channel.go_live(sub, point, now_ms())
+        self.presence.attached(attachment, presence_sync)
 
     def _new_attachment(self, name: ChannelName, pm: dict[str, Any], old: Attachment | None) -> Attachment:
         requested = (as_int(pm.get("flags"), "flags", 0) or 0) & MODE_MASK or int(DEFAULT_MODES)
@@ -309,6 +324,7 @@ class Connection:
         attachment = self.attachments.pop(wire, None)
         if attachment is not None:
             self._unsubscribe(attachment)
+            self.presence.detached(attachment)
         self.send({"action": Action.DETACHED, "channel": wire})
 
     # -- publish ----------------------------------------------------------------------
@@ -321,6 +337,9 @@ class Connection:
             return
         slot = self.acks.add(msg_serial)
         try:
+            if action == Action.PRESENCE:
+                self.presence.handle(pm, slot, msg_serial)
+                return
             if action != Action.MESSAGE:
                 raise AblyError(40000, 400, f"Action {action} is not supported by this broker yet")
             self._publish(pm, slot, msg_serial)
@@ -336,6 +355,9 @@ class Connection:
         if not isinstance(raw, list) or not raw:
             raise AblyError(40000, 400, "MESSAGE needs a non-empty messages array")
         messages = [Message.from_wire(m, self.fmt) for m in raw]
+        if any(m.action != MessageAction.CREATE for m in messages):
+            self._mutate(name.base, messages, slot)
+            return
         prepare_publish(messages, name.base, self.auth, self.client_id, self.config.max_message_size)
         for index, message in enumerate(messages):
             if message.id is None:
@@ -343,6 +365,14 @@ class Connection:
             message.connection_id = self.id
             message.action = 0
         future = asyncio.ensure_future(self.hub.engine.append(name.base, messages, now_ms()))
+        future.add_done_callback(lambda f: self._published(slot, f))
+
+    def _mutate(self, channel: str, messages: list[Message], slot: _Slot) -> None:
+        if len(messages) != 1 or messages[0].action not in MUTATIONS:
+            raise AblyError(40000, 400, "An update, delete or append is one message with action 1, 2 or 5")
+        part, authorize = prepare_mutation(messages[0], channel, self.auth, self.client_id, self.config.rules,
+                                           self.config.max_message_size)
+        future = asyncio.ensure_future(self.hub.engine.mutate(channel, part, now_ms(), authorize))
         future.add_done_callback(lambda f: self._published(slot, f))
 
     def _published(self, slot: _Slot, future: asyncio.Future[Any]) -> None:
@@ -356,4 +386,8 @@ class Connection:
                 log.error("publish failed", exc_info=exc)
             self.acks.resolve(slot, error)
             return
-        self.acks.resolve(slot, {"serials": [m.serial for m in future.result().messages]})
+        publication = future.result()
+        if publication.aggregates is not None:
+            self.acks.resolve(slot, {"serials": [m.version["serial"] for m in publication.messages]})
+        else:
+            self.acks.resolve(slot, {"serials": [m.serial for m in publication.messages]})

@@ -6,7 +6,7 @@ import base64
 import binascii
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -15,14 +15,18 @@ from ..auth import (AuthContext, KeyStore, NonceCache, authenticate_basic, authe
 from ..config import Config
 from ..core.channel import now_ms
 from ..core.hub import Hub
+from ..core.mutate import prepare_mutation
 from ..core.publish import prepare_publish
+from ..engine.mutations import MUTATIONS
 from ..engine.base import HistoryQuery
 from ..protocol.channels import parse_channel_name
 from ..protocol.errors import AblyError, invalid_param, not_found
 from ..protocol.message import Message
+from ..protocol.presence import PresenceMessage
 from ..protocol.serial import COUNTER_LIMIT, parse_position
 from ..protocol.wire import decode
 from .http import Request, Response, error_response, payload_response, response_format
+from .presence import get_history as presence_history, get_members as presence_members
 
 log = logging.getLogger("broker.rest")
 
@@ -82,6 +86,16 @@ class RestApi:
                 return await self.publish(request, name.base)
             if rest == ["messages"] and method == "GET":
                 return await self.history(request, name.base)
+            if rest == ["presence"] and method == "GET":
+                return await presence_members(self, request, name.base)
+            if rest == ["presence", "history"] and method == "GET":
+                return await presence_history(self, request, name.base)
+            if len(rest) == 2 and rest[0] == "messages" and method == "PATCH":
+                return await self.mutate(request, name.base, rest[1])
+            if len(rest) == 2 and rest[0] == "messages" and method == "GET":
+                return await self.get_message(request, name.base, rest[1])
+            if len(rest) == 3 and rest[0] == "messages" and rest[2] == "versions" and method == "GET":
+                return await self.versions(request, name.base, rest[1])
         if request.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             raise AblyError(40500, 405, f"Method {method} not allowed")
         raise not_found(f"No resource at {request.method} {request.target.split('?')[0]}")
@@ -148,6 +162,40 @@ class RestApi:
                    "serials": [m.serial for m in publication.messages]}
         return payload_response(request, payload, 201)
 
+    async def mutate(self, request: Request, channel: str, serial: str) -> Response:
+        auth, client_id = self.authenticate(request)
+        body = decode(request.body, request.body_format) if request.body else None
+        if not isinstance(body, dict):
+            raise AblyError(40001, 400, "The body must be one message object")
+        message = Message.from_wire(body, request.body_format)
+        message.serial = serial
+        if message.action not in MUTATIONS:
+            raise AblyError(40003, 400, "action must be 1 (update), 2 (delete) or 5 (append)")
+        part, authorize = prepare_mutation(message, channel, auth, client_id, self.config.rules,
+                                           self.config.max_message_size)
+        publication = await self.hub.engine.mutate(channel, part, now_ms(), authorize)
+        return payload_response(request, {"versionSerial": publication.messages[0].version["serial"]})  # type: ignore[index]
+
+    async def get_message(self, request: Request, channel: str, serial: str) -> Response:
+        auth, _ = self.authenticate(request)
+        self.require(auth, channel, "history")
+        message = await self.hub.engine.get_message(channel, serial)
+        if message is None:
+            raise not_found(f"Message {serial} not found on channel {channel}")
+        return payload_response(request, message.to_wire(response_format(request)))
+
+    async def versions(self, request: Request, channel: str, serial: str) -> Response:
+        auth, _ = self.authenticate(request)
+        self.require(auth, channel, "history")
+        items = await self.hub.engine.versions(channel, serial)
+        if not items:
+            raise not_found(f"Message {serial} not found on channel {channel}")
+        if request.query.get("direction", "forwards") == "backwards":
+            items.reverse()
+        limit = _int_param(request.query, "limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
+        fmt = response_format(request)
+        return payload_response(request, [m.to_wire(fmt) for m in items[:limit]])
+
     async def history(self, request: Request, channel: str) -> Response:
         auth, _ = self.authenticate(request)
         self.require(auth, channel, "history")
@@ -182,7 +230,7 @@ class RestApi:
         return query
 
     @staticmethod
-    def links(request: Request, segment: str, items: list[Message], query: HistoryQuery) -> list[tuple[str, str]]:
+    def links(request: Request, segment: str, items: Sequence[Message | PresenceMessage], query: HistoryQuery) -> list[tuple[str, str]]:
         base = {k: v for k, v in request.query.items() if k != "cursor"}
         first = f"./{segment}?{urlencode(base, quote_via=quote)}"
         links = [("first", first), ("current", f"./{segment}?{request.raw_query}")]
@@ -198,8 +246,10 @@ class RestApi:
         self.require(auth, channel, "channel-metadata")
         live = self.hub.get(channel)
         subscribers = live.subscriber_count if live else 0
+        members = await self.hub.engine.presence_members(channel)
         metrics = {"connections": subscribers, "publishers": 0, "subscribers": subscribers,
-                   "presenceConnections": 0, "presenceMembers": 0, "presenceSubscribers": 0}
+                   "presenceConnections": len({m.connection_id for m in members}), "presenceMembers": len(members),
+                   "presenceSubscribers": self.hub.presence.subscriber_count(channel)}
         payload: dict[str, Any] = {"channelId": channel, "name": channel,
                                    "status": {"isActive": subscribers > 0, "occupancy": {"metrics": metrics}}}
         return payload_response(request, payload)

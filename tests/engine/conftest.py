@@ -24,7 +24,7 @@ class EngineKind:
     """How to build one engine, and how to read what its store holds without going through it."""
 
     name: str
-    build: Callable[[Path], Engine]
+    build: Callable[..., Engine]  # (directory, **engine options)
     stored_serials: Callable[[Engine, str], list[str]]
 
 
@@ -44,8 +44,8 @@ def _sqlite_serials(engine: Engine, channel: str) -> list[str]:
 
 
 KINDS = [
-    EngineKind("memory", lambda _tmp: MemoryEngine(), _memory_serials),
-    EngineKind("sqlite", lambda tmp: SqliteEngine(tmp / "engine.db"), _sqlite_serials),
+    EngineKind("memory", lambda _tmp, **options: MemoryEngine(**options), _memory_serials),
+    EngineKind("sqlite", lambda tmp, **options: SqliteEngine(tmp / "engine.db", **options), _sqlite_serials),
 ]
 
 
