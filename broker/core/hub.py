@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from ..engine.base import Engine, Publication
+from ..protocol.serial import Position
 from .channel import Channel
 from .frames import Framer
+from .presence import PresenceHub
 
 
 class Hub:
@@ -13,6 +15,11 @@ class Hub:
         self._framer = framer
         self._channels: dict[str, Channel] = {}
         engine.set_listener(self._on_publication)
+        self.presence = PresenceHub(engine, framer, self._delivered)
+
+    def _delivered(self, name: str) -> Position | None:
+        channel = self._channels.get(name)
+        return channel.delivered if channel is not None else None
 
     def _on_publication(self, publication: Publication) -> None:
         channel = self._channels.get(publication.channel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ from .connection import Connection, Transport
 log = logging.getLogger("broker.realtime")
 
 MIN_PROTOCOL_VERSION = 2
+_CONNECTION_KEY = re.compile(r"^[A-Za-z0-9]+![A-Za-z0-9_-]+$")
 
 
 def now_ms() -> int:
@@ -63,21 +65,28 @@ class ConnectionRegistry:
             return None
         resume_key = query.get("resume") or query.get("recover")
         echo = query.get("echo") != "false"
+        error = None
         if resume_key:
             resumed = self._resume(resume_key, transport, auth, client_id, fmt)
             if resumed is not None:
                 return resumed
-            error = AblyError(80008, 400, "Unable to recover connection: unknown or expired connection key")
-        else:
-            error = None
+            error = self._resume_error(resume_key)
         connection = Connection(self.hub, self.config, self.keys, auth, client_id, fmt, echo)
         self._by_key[connection.key] = connection
         connection.attach_transport(transport, error)
         log.info("connection %s opened (client %s, %s)", connection.id, client_id, fmt.value)
         return connection
 
+    @staticmethod
+    def _resume_error(key: str) -> AblyError:
+        """Why a resume or recover failed, as the SDKs expect it on the new CONNECTED (never ERROR)."""
+        if not _CONNECTION_KEY.match(key):
+            return AblyError(80018, 400, "Unable to recover connection: invalid connection key")
+        return AblyError(80008, 400, "Unable to recover connection: unknown or expired connection key")
+
     def _resume(self, key: str, transport: Transport, auth: AuthContext, client_id: str | None,
                 fmt: Format) -> Connection | None:
+        """Same connectionId, same msgSerial history; channels come back through the client's ATTACHes."""
         connection = self._by_key.get(key)
         if connection is None or connection.client_id != client_id or connection.fmt is not fmt:
             return None
@@ -89,11 +98,14 @@ class ConnectionRegistry:
             connection.transport_lost()
             old.close()
         connection.auth = auth
+        connection.acks.transport_changed()
         connection.attach_transport(transport)
         log.info("connection %s resumed", connection.id)
         return connection
 
     def handle(self, connection: Connection, pm: dict[str, Any], transport: Transport) -> None:
+        if connection.transport is not transport:
+            return  # a superseded transport: the client repeats what matters on its current one
         action = as_int(pm.get("action"), "action")
         if action == Action.CLOSE:
             transport.send({"action": Action.CLOSED})

@@ -1,4 +1,10 @@
-"""The broker process: wires engine, hub, auth, realtime and REST behind one listening socket."""
+"""The broker process: wires engine, hub, auth, realtime and REST behind one listening socket.
+
+Graceful shutdown (SIGTERM) keeps invariant 3 for everything already received: stop
+accepting, stop reading, let every publish already read commit and be answered (ACK or HTTP
+response), then send DISCONNECTED so the SDKs reconnect (and, once a broker is back, continue
+from their channelSerials), close the store and wait for the sockets to flush.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,15 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from ..auth import KeyStore
 from ..config import Config
 from ..core.hub import Hub
 from ..engine.base import Engine
 from ..engine.memory import MemoryEngine
-from ..protocol.actions import Action
 from ..protocol.errors import AblyError
+from ..rest.http import Request, Response
 from ..realtime.registry import ConnectionRegistry
 from ..rest.api import RestApi
 from .edge import EdgeProtocol
@@ -22,17 +29,64 @@ from .websocket import frame
 log = logging.getLogger("broker")
 
 HEARTBEAT_SWEEP = 1.0
+RETENTION_SWEEP = 1.0
+SHUTDOWN_GRACE = 10.0  # seconds for in-flight publishes to commit and be answered
+CLOSE_GRACE = 5.0  # seconds for goodbyes to flush before the process exits anyway
 
 
 def make_engine(config: Config) -> Engine:
     if config.engine == "memory":
-        return MemoryEngine()
+        return MemoryEngine(retention=config.retention, dedup_window_ms=config.dedup_window_ms)
     if config.engine == "sqlite":
         from ..engine.sqlite import SqliteEngine
 
         Path(config.db).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteEngine(config.db)
+        return SqliteEngine(config.db, retention=config.retention, dedup_window_ms=config.dedup_window_ms)
     raise ValueError(f"Unknown engine {config.engine!r} (use sqlite or memory)")
+
+
+class EdgeSet(set["EdgeProtocol"]):
+    """The open sockets; shutdown waits on `empty()` so its goodbyes are flushed before exit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def add(self, edge: EdgeProtocol) -> None:
+        super().add(edge)
+        self._empty.clear()
+
+    def discard(self, edge: EdgeProtocol) -> None:
+        super().discard(edge)
+        if not self:
+            self._empty.set()
+
+    async def empty(self) -> None:
+        await self._empty.wait()
+
+
+class DrainingRestApi(RestApi):
+    """Counts requests being handled, so shutdown can answer them before closing their sockets."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def handle(self, request: Request) -> Response:
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            return await super().handle(request)
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
+
+    async def idle(self) -> None:
+        await self._idle.wait()
 
 
 class Broker:
@@ -42,11 +96,12 @@ class Broker:
         self.engine = make_engine(config)
         self.hub = Hub(self.engine, frame)
         self.realtime = ConnectionRegistry(self.hub, keys, config)
-        self.rest = RestApi(self.hub, keys, config, ready=lambda: self._server is not None)
-        self.edges: set[EdgeProtocol] = set()
+        self.rest = DrainingRestApi(self.hub, keys, config, ready=lambda: self._server is not None)
+        self.edges = EdgeSet()
         self.clock = time.monotonic
         self._server: asyncio.base_events.Server | None = None
         self._heartbeats: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self.loop = asyncio.get_event_loop()
 
     async def start(self) -> None:
@@ -55,6 +110,7 @@ class Broker:
         self._server = await self.loop.create_server(
             lambda: EdgeProtocol(self), self.config.host, self.config.port, backlog=4096, reuse_address=True)
         self._heartbeats = asyncio.create_task(self._heartbeat_loop())
+        self._sweeper = asyncio.create_task(self._retention_loop())
         log.info("listening on %s:%d (engine %s)", self.config.host, self.port, self.config.engine)
 
     @property
@@ -72,21 +128,49 @@ class Broker:
                 if edge.ws is not None:
                     edge.ws.heartbeat(now, idle)
 
+    async def _retention_loop(self) -> None:
+        """Trim messages past their channel's TTL and forget expired idempotency keys."""
+        while True:
+            await asyncio.sleep(RETENTION_SWEEP)
+            try:
+                removed = await self.engine.trim(time.time_ns() // 1_000_000)
+            except Exception:  # noqa: BLE001 - a failed sweep is retried on the next one
+                log.exception("retention sweep failed")
+                continue
+            if removed:
+                log.debug("retention removed %d messages", removed)
+
     async def stop(self) -> None:
-        """Stop accepting, tell realtime clients to reconnect elsewhere or later, flush commits."""
+        """Stop accepting and reading, answer what was read, say DISCONNECTED, close the store."""
         if self._server is not None:
             self._server.close()
-        if self._heartbeats is not None:
-            self._heartbeats.cancel()
-        await self.engine.close()
-        await asyncio.sleep(0)  # let the last ACKs and deliveries go out
+        for task in (self._heartbeats, self._sweeper):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)  # a sweep rolls back before the store closes
+        for edge in list(self.edges):
+            if edge.transport is not None and not edge.transport.is_closing():
+                edge.transport.pause_reading()
+        try:
+            async with asyncio.timeout(SHUTDOWN_GRACE):
+                await self.engine.flush()
+                await asyncio.gather(*(c.acks.settled() for c in self.realtime.connections()))
+                await self.rest.idle()
+        except TimeoutError:
+            log.warning("shutdown: in-flight work did not settle within %.0fs", SHUTDOWN_GRACE)
         goodbye = AblyError(80003, 503, "Broker shutting down; reconnect")
         for edge in list(self.edges):
             if edge.ws is not None:
-                edge.ws.send({"action": Action.DISCONNECTED, "error": goodbye.to_wire()})
-                edge.ws.close()
+                edge.ws.goodbye(goodbye)
             elif edge.transport is not None:
                 edge.transport.close()
-        if self._server is not None:
-            await self._server.wait_closed()
+        await self.engine.close()
+        try:
+            async with asyncio.timeout(CLOSE_GRACE):
+                await self.edges.empty()
+        except TimeoutError:
+            log.warning("shutdown: %d sockets still open after %.0fs; aborting them", len(self.edges), CLOSE_GRACE)
+            for edge in list(self.edges):
+                if edge.transport is not None:
+                    edge.transport.abort()
         log.info("stopped")

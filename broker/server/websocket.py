@@ -70,6 +70,33 @@ class WebSocketSession:
             pass
         self.transport.close()
 
+    def goodbye(self, error: AblyError) -> None:
+        """Graceful shutdown: DISCONNECTED and a close frame, then a half-close.
+
+        The broker stopped reading when shutdown began, so the client's last frames may sit
+        unread in the kernel; closing the socket then would send a TCP RST, and the client
+        would drop the DISCONNECTED still in flight. Instead the write side ends with a FIN,
+        reading resumes only to discard (nothing is handled after `_closed`), and the socket
+        closes when the client closes its side, or is aborted after the grace period.
+        """
+        if self._closed:
+            return
+        self.send({"action": Action.DISCONNECTED, "error": error.to_wire()})
+        self._closed = True
+        try:
+            self.ws.send_close()
+            self._flush_ws()
+        except InvalidState:
+            pass
+        if self.transport.is_closing():
+            return
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.transport.resume_reading()
+        else:
+            self.transport.close()
+        self.broker.loop.call_later(OVERFLOW_GRACE, self.transport.abort)
+
     # -- bytes in -------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
@@ -97,6 +124,8 @@ class WebSocketSession:
 
     def _flush_ws(self) -> None:
         for data in self.ws.data_to_send():
+            if self.transport.is_closing():
+                return
             if data:
                 self.transport.write(data)
             else:
@@ -126,8 +155,8 @@ class WebSocketSession:
             self._message(data.decode("utf-8", "replace") if opcode_text else data)
 
     def _message(self, data: bytes | str) -> None:
-        if self.connection is None:
-            return
+        if self.connection is None or self._closed:
+            return  # nothing is handled once this side has closed (or said goodbye)
         try:
             pm = decode_frame(data, self.fmt)
             self.broker.realtime.handle(self.connection, pm, self)
@@ -141,7 +170,9 @@ class WebSocketSession:
         """A client that cannot keep up is cut off; it resumes and catches up from history.
 
         Nothing more is queued after the DISCONNECTED; if the client does not drain its
-        buffer within the grace period the socket is aborted, so memory stays bounded.
+        buffer within the grace period the socket is aborted, so memory stays bounded. The
+        connection lets go of its subscriptions at once (on the next loop turn: this runs
+        inside a channel's fan-out) and becomes resumable, as after any transport loss.
         """
         log.warning("connection %s: outbound buffer over %d bytes, disconnecting",
                     self.connection.id if self.connection else "-", self.broker.config.outbound_buffer_limit)
@@ -149,6 +180,7 @@ class WebSocketSession:
         self.transport.write(frame(encode({"action": Action.DISCONNECTED, "error": error.to_wire()}, self.fmt), self.fmt))
         self._closed = True
         self.transport.close()
+        self.broker.loop.call_soon(self.connection_lost)
         self.broker.loop.call_later(OVERFLOW_GRACE, self.transport.abort)
 
     def heartbeat(self, now: float, idle: float) -> None:
