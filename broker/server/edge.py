@@ -15,7 +15,7 @@ import h11
 
 from ..protocol.errors import AblyError
 from ..rest.http import Request, Response, error_response
-from .websocket import WebSocketSession
+from .websocket import MAX_REQUEST_LINE, WebSocketSession
 
 if TYPE_CHECKING:
     from .app import Broker
@@ -27,7 +27,7 @@ class EdgeProtocol(asyncio.Protocol):
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.transport: asyncio.Transport | None = None
-        self.http: h11.Connection | None = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        self.http: h11.Connection | None = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_LINE)
         self.ws: WebSocketSession | None = None
         self._request: h11.Request | None = None
         self._body: list[bytes] = []

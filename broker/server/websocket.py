@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from websockets import http11
 from websockets.exceptions import InvalidState
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
     from .app import Broker
 
 log = logging.getLogger("broker.ws")
+
+# Tokens travel in the upgrade's query string and Ably allows them up to 128 KiB; this is the
+# knob websockets documents as WEBSOCKETS_MAX_LINE_LENGTH (8 KiB by default).
+MAX_REQUEST_LINE = 256 * 1024
+http11.MAX_LINE_LENGTH = max(http11.MAX_LINE_LENGTH, MAX_REQUEST_LINE)
 OVERFLOW_GRACE = 5.0
 
 
