@@ -46,20 +46,36 @@ class Subscription:
     seen_from: int = 0
     seen: set[str] = field(default_factory=set)
 
-    def whole_needed(self, pubs: list[Publication]) -> frozenset[tuple[int, int]]:
-        """Appends in `pubs` this subscription must get as whole messages; marks them seen."""
+    def whole_needed(self, targets: list[MutationTarget]) -> frozenset[tuple[int, int]]:
+        """Appends this subscription must get as whole messages; marks their messages seen."""
+        if not targets or targets[0].oldest_seq > self.seen_from:
+            return frozenset()  # it attached before every target was created: fragments do
         needed: set[tuple[int, int]] = set()
-        for i, pub in enumerate(pubs):
-            if pub.aggregates is None:
+        for target in targets:
+            if target.seq > self.seen_from or target.serial in self.seen:
                 continue
-            for j, message in enumerate(pub.messages):
-                serial = message.serial or ""
-                if seq_of_serial(serial) > self.seen_from or serial in self.seen:
-                    continue
-                self.seen.add(serial)
-                if message.action == MessageAction.APPEND:
-                    needed.add((i, j))
+            self.seen.add(target.serial)
+            if target.append:
+                needed.add(target.index)
         return frozenset(needed)
+
+
+@dataclass(frozen=True, slots=True)
+class MutationTarget:
+    """A mutation in a flush, parsed once for every subscriber."""
+
+    index: tuple[int, int]  # (publication, message)
+    serial: str
+    seq: int
+    append: bool
+    oldest_seq: int  # the smallest target seq in the flush (same on every entry)
+
+
+def mutation_targets(pubs: list[Publication]) -> list[MutationTarget]:
+    found = [((i, j), m.serial or "", seq_of_serial(m.serial or ""), m.action == MessageAction.APPEND)
+             for i, pub in enumerate(pubs) if pub.aggregates is not None for j, m in enumerate(pub.messages)]
+    oldest = min((seq for _, _, seq, _ in found), default=0)
+    return [MutationTarget(index, serial, seq, append, oldest) for index, serial, seq, append in found]
 
 
 @dataclass(slots=True)
@@ -127,14 +143,14 @@ class Channel:
         self.delivered = pubs[-1].position
         ts = now_ms()
         publishers = {m.connection_id for pub in pubs for m in pub.messages}
-        mutations = any(pub.aggregates is not None for pub in pubs)
+        targets = mutation_targets(pubs)
         frames: dict[tuple[str, Format, str | None, frozenset[tuple[int, int]]], bytes | None] = {}
         for sub in self._subs:
             if not sub.live:
                 sub.buffer.extend(pubs)
                 continue
             skip = sub.connection_id if not sub.echo and sub.connection_id in publishers else None
-            whole = sub.whole_needed(pubs) if mutations else frozenset()
+            whole = sub.whole_needed(targets)
             key = (sub.wire_name, sub.fmt, skip, whole)
             if key in frames:
                 frame = frames[key]
@@ -200,10 +216,10 @@ class Channel:
         sub.live = True
         if pending:
             skip = None if sub.echo else sub.connection_id
-            obj = publication_frame(sub.wire_name, pending, sub.fmt, now, skip, sub.whole_needed(pending))
+            obj = publication_frame(sub.wire_name, pending, sub.fmt, now, skip,
+                                      sub.whole_needed(mutation_targets(pending)))
             if obj is not None:
                 sub.write(self._framer(encode(obj, sub.fmt), sub.fmt))
-
 
 
 def _already_shown(pub: Publication, shown: dict[str | None, str]) -> bool:

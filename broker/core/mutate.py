@@ -43,15 +43,25 @@ def prepare_mutation(request: Message, channel: str, auth: AuthContext, connecti
     part = Message(name=request.name, data=request.data, encoding=request.encoding, extras=request.extras,
                    action=action, serial=request.serial,
                    version={**meta, **({"clientId": operator} if operator is not None else {})})
-    if part.size > max_size:
-        raise too_large(part.size, max_size)
+    part_size = part.size
+    if part_size > max_size:
+        raise too_large(part_size, max_size)
 
     def authorize(original: Message) -> None:
         if not can_any and original.client_id != connection_client_id:
             raise AblyError(40160, 401, f"{operation}-own permits changing only your own messages")
         if action == MessageAction.APPEND:
-            size = original.size + data_size(part.data)
+            size = _appended_size(original, part, part_size)
             if size > max_size:
                 raise too_large(size, max_size)
 
     return part, authorize
+
+
+def _appended_size(original: Message, part: Message, part_size: int) -> int:
+    """The size of `original` after `part` is appended, without re-encoding the original's extras
+    on every token: an append that carries extras (as AI Transport's always do) replaces them."""
+    if part.extras is None:
+        return original.size + data_size(part.data)
+    name = 0 if part.name else len((original.name or "").encode())
+    return part_size + data_size(original.data) + name + len((original.client_id or "").encode())
