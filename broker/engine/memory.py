@@ -11,7 +11,7 @@ from ..protocol.errors import not_found
 from ..protocol.message import Message
 from ..protocol.serial import COUNTER_LIMIT, Position, next_seq, seq_of_serial
 from .base import Authorizer, Engine, HistoryQuery, Publication, check_batch
-from .mutations import check_appendable, delivery, fold, stamp_part, versions_of
+from .mutations import check_appendable, delivery, fold, stamp_part, stored_form, versions_of
 from .dedup import DEFAULT_WINDOW_MS, DedupIndex
 from .epoch import new_epoch
 from .query import select
@@ -135,7 +135,7 @@ class MemoryEngine(Engine):
         position = Position(log.last_seq, self.epoch)
         stamp_part(part, position, now_ms)
         aggregate = log.current[part.serial] = fold(current, part)
-        log.parts.setdefault(part.serial, []).append(part)
+        log.parts.setdefault(part.serial, []).append(stored_form(part, current))
         log.part_seqs.append(log.last_seq)
         log.part_targets.append(part.serial)
         publication = Publication(channel, position, [delivery(aggregate, part)], [aggregate])

@@ -63,6 +63,32 @@ def stamp_part(part: Message, position: Position, now_ms: int) -> None:
     part.version = version
 
 
+def stored_form(part: Message, current: Message) -> Message:
+    """What to keep of a part: a name or extras equal to the message's current ones adds
+    nothing (AI Transport repeats its headers on every append), so the fold keeps them anyway."""
+    changes: dict[str, None] = {}
+    if part.extras is not None and part.extras == current.extras:
+        changes["extras"] = None
+    if part.name is not None and part.name == current.name:
+        changes["name"] = None
+    return part.copy(**changes) if changes else part
+
+
+def merge_appends(parts: list[Message]) -> Message:
+    """One part that folds like the run of appends it replaces (storage compaction)."""
+    merged = parts[0].copy()
+    for part in parts[1:]:
+        merged.data = concat(merged.data, part.data)
+        if merged.encoding is None:
+            merged.encoding = part.encoding
+        if part.name is not None:
+            merged.name = part.name
+        if part.extras is not None:
+            merged.extras = part.extras
+        merged.version = part.version
+    return merged
+
+
 def delivery(aggregate: Message, part: Message) -> Message:
     """What live subscribers that have the message get: the whole message, or for an
     append just the fragment with the message's name, extras and original timestamp."""

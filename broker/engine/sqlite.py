@@ -44,14 +44,14 @@ from ..protocol.message import Message
 from ..protocol.serial import COUNTER_LIMIT, Position, next_seq, parse_serial, seq_of_serial
 from ..protocol.wire import Format
 from .base import Authorizer, Engine, HistoryQuery, Publication, check_batch
-from .mutations import check_appendable, delivery, fold, stamp_part, versions_of
+from .mutations import check_appendable, delivery, fold, merge_appends, stamp_part, stored_form, versions_of
 from .dedup import DEFAULT_WINDOW_MS, Claim, DedupIndex
 from .epoch import new_epoch
 from .retention import RetentionPolicy
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS channels (name TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID",
@@ -61,10 +61,11 @@ _SCHEMA = (
         " PRIMARY KEY (channel, seq, idx)) WITHOUT ROWID"
     ),
     # Mutation parts (see engine/mutations.py): one row per update/delete/append, keyed by its
-    # own position; folded into the target message on read.
+    # own position, folded into the target message on read. A run of FOLD_EVERY appends is
+    # compacted into one row spanning first_vseq..vseq.
     (
         "CREATE TABLE IF NOT EXISTS parts ("
-        " channel TEXT NOT NULL, vseq INTEGER NOT NULL, target_seq INTEGER NOT NULL,"
+        " channel TEXT NOT NULL, vseq INTEGER NOT NULL, first_vseq INTEGER NOT NULL, target_seq INTEGER NOT NULL,"
         " target_idx INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (channel, vseq)) WITHOUT ROWID"
     ),
     "CREATE INDEX IF NOT EXISTS parts_by_target ON parts (channel, target_seq, target_idx, vseq)",
@@ -80,7 +81,9 @@ _SCHEMA = (
 _INSERT_ID = "INSERT OR REPLACE INTO idempotency (channel, id, serial, expires) VALUES (?, ?, ?, ?)"
 _UPSERT_FLOOR = "INSERT INTO floors (channel, seq) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET seq = excluded.seq"
 _INSERT_MESSAGE = "INSERT INTO messages (channel, seq, idx, body) VALUES (?, ?, ?, ?)"
-_INSERT_PART = "INSERT INTO parts (channel, vseq, target_seq, target_idx, body) VALUES (?, ?, ?, ?, ?)"
+_INSERT_PART = "INSERT INTO parts (channel, vseq, first_vseq, target_seq, target_idx, body) VALUES (?, ?, ?, ?, ?, ?)"
+_DELETE_RUN = "DELETE FROM parts WHERE channel = ? AND target_seq = ? AND target_idx = ? AND vseq BETWEEN ? AND ?"
+FOLD_EVERY = 64
 CACHE_LIMIT = 10_000
 _UPSERT_CHANNEL = (
     "INSERT INTO channels (name, last_seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq"
@@ -149,9 +152,11 @@ class _Pending:
     publication: Publication
     rows: list[tuple[str, int, int, bytes]]
     future: asyncio.Future[Publication]
-    parts: list[tuple[str, int, int, int, bytes]] = field(default_factory=list)
+    parts: list[tuple[str, int, int, int, int, bytes]] = field(default_factory=list)
     target: tuple[str, str] | None = None  # the cached aggregate a mutation changed
     claim: Claim | None = None  # the client-supplied ids this append stores
+    # A run of appends to compact once its rows are in: (channel, target seq, idx, first, last, body).
+    fold: tuple[str, int, int, int, int, bytes] | None = None
 
 
 class SqliteEngine(Engine):
@@ -178,6 +183,7 @@ class SqliteEngine(Engine):
         # Latest aggregates of recently mutated messages, so a stream of appends never reads.
         self._current: OrderedDict[tuple[str, str], Message] = OrderedDict()
         self._loading: dict[tuple[str, str], asyncio.Future[Message | None]] = {}
+        self._runs: dict[tuple[str, str], list[tuple[int, Message]]] = {}  # appends not yet compacted
         self.retention = retention or RetentionPolicy()
         self._dedup = DedupIndex(dedup_window_ms)
         self._ids_dirty = False  # idempotency rows may be waiting to be purged
@@ -275,7 +281,7 @@ class SqliteEngine(Engine):
         assert self._reader is not None
         seqs = [seq_of_serial(m.serial or "") for m in messages]
         sql = ("SELECT target_seq, target_idx, body FROM parts WHERE channel = ? AND target_seq BETWEEN ? AND ?"
-               + (" AND vseq <= ?" if until is not None else "") + " ORDER BY target_seq, target_idx, vseq")
+               + (" AND first_vseq <= ?" if until is not None else "") + " ORDER BY target_seq, target_idx, vseq")
         params: list[object] = [channel, min(seqs), max(seqs)] + ([until] if until is not None else [])
         parts: dict[tuple[int, int], list[Message]] = {}
         for tseq, tidx, body in await self._reader.execute_fetchall(sql, params):
@@ -335,6 +341,7 @@ class SqliteEngine(Engine):
             if version > self._committed.get(old_channel, 0):
                 break  # its parts are not committed yet: a reload would miss them
             self._current.popitem(last=False)
+            self._runs.pop((old_channel, old_serial), None)  # that run stays uncompacted
 
     async def mutate(self, channel: str, part: Message, now_ms: int, authorize: Authorizer) -> Publication:
         if self._wake is None or self._closing:
@@ -350,11 +357,22 @@ class SqliteEngine(Engine):
         position = Position(seq, self.epoch)
         stamp_part(part, position, now_ms)
         aggregate = fold(current, part)
-        row = (channel, seq, seq_of_serial(serial), int(serial[-3:]), pack_message(part))
+        stored = stored_form(part, current)
+        target_seq, target_idx = seq_of_serial(serial), int(serial[-3:])
+        row = (channel, seq, seq, target_seq, target_idx, pack_message(stored))
         self._assigned[channel] = seq
         self._remember((channel, serial), aggregate)
         publication = Publication(channel, position, [delivery(aggregate, part)], [aggregate])
         pending = _Pending(publication, [], asyncio.get_running_loop().create_future(), [row], (channel, serial))
+        run = self._runs.setdefault((channel, serial), [])
+        if part.action != MessageAction.APPEND:
+            run.clear()
+        else:
+            run.append((seq, stored))
+            if len(run) >= FOLD_EVERY:
+                merged = pack_message(merge_appends([p for _, p in run]))
+                pending.fold = (channel, target_seq, target_idx, run[0][0], seq, merged)
+                run.clear()
         self._queue.append(pending)
         self._wake.set()
         return await pending.future
@@ -387,9 +405,9 @@ class SqliteEngine(Engine):
             "SELECT seq, body FROM messages WHERE channel = ? AND seq > ? AND seq <= ? ORDER BY seq, idx",
             (channel, after, until))
         touched = await self._reader.execute_fetchall(
-            "SELECT target_seq, target_idx, MAX(vseq) FROM parts WHERE channel = ? AND vseq > ? AND vseq <= ?"
+            "SELECT target_seq, target_idx, MAX(vseq) FROM parts WHERE channel = ? AND vseq > ? AND first_vseq <= ?"
             " GROUP BY target_seq, target_idx", (channel, after, until))
-        latest: dict[tuple[int, int], int] = {(int(t), int(i)): int(v) for t, i, v in touched}
+        latest: dict[tuple[int, int], int] = {(int(t), int(i)): min(int(v), until) for t, i, v in touched}
         messages: dict[tuple[int, int], Message] = {}
         for seq, body in created:
             message = unpack_message(body)
@@ -467,7 +485,8 @@ class SqliteEngine(Engine):
         assert self._db is not None
         heads: dict[str, int] = {}
         rows: list[tuple[str, int, int, bytes]] = []
-        parts: list[tuple[str, int, int, int, bytes]] = []
+        parts: list[tuple[str, int, int, int, int, bytes]] = []
+        folds: list[tuple[str, int, int, int, int, bytes]] = []
         ids: list[tuple[str, str, str, int]] = []
         added: dict[str, int] = {}
         for pending in batch:
@@ -475,6 +494,8 @@ class SqliteEngine(Engine):
             heads[channel] = pending.publication.position.seq
             rows.extend(pending.rows)
             parts.extend(pending.parts)
+            if pending.fold is not None:
+                folds.append(pending.fold)
             added[channel] = added.get(channel, 0) + len(pending.rows)
             if pending.claim is not None:
                 ids.extend(pending.claim.stored_ids())
@@ -485,6 +506,9 @@ class SqliteEngine(Engine):
             await self._db.executemany(_INSERT_MESSAGE, rows)
             if parts:
                 await self._db.executemany(_INSERT_PART, parts)
+            for channel, target_seq, target_idx, first, last, body in folds:
+                await self._db.execute(_DELETE_RUN, (channel, target_seq, target_idx, first, last))
+                await self._db.execute(_INSERT_PART, (channel, last, first, target_seq, target_idx, body))
             if ids:
                 await self._db.executemany(_INSERT_ID, ids)
             await self._db.executemany(_UPSERT_CHANNEL, heads.items())
@@ -500,6 +524,7 @@ class SqliteEngine(Engine):
             for pending in batch:
                 if pending.target is not None:
                     self._current.pop(pending.target, None)  # it holds the lost mutation
+                    self._runs.pop(pending.target, None)  # and its run must not be compacted
                 if pending.claim is not None:
                     self._dedup.failed(pending.claim, error)
                 if not pending.future.done():

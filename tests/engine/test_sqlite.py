@@ -200,3 +200,36 @@ async def test_a_second_engine_cannot_share_the_store(store: Path) -> None:
                 await SqliteEngine(store).open()
         async with opened(store) as later:
             assert await later.history("x", ALL) == []
+
+
+def allow(_: Message) -> None:
+    """Every mutation here is permitted; permission checks are tested at the broker."""
+
+
+async def test_runs_of_appends_are_compacted_and_reads_are_unchanged(store: Path) -> None:
+    from broker.engine.sqlite import FOLD_EVERY
+
+    headers = {"ai": {"transport": {"stream": "true", "run-id": "r1"}}}
+    async with opened(store) as engine:
+        original = (await engine.append("c", [Message(name="ai-output", data="", extras=headers)], 1)).messages[0]
+        assert original.serial is not None
+        count = FOLD_EVERY * 2 + 5
+        versions = []
+        for i in range(count):
+            pub = await engine.mutate("c", Message(action=5, serial=original.serial, data=f"t{i} ", extras=headers),
+                                      2 + i, allow)
+            versions.append(pub.messages[0].version["serial"])  # type: ignore[index]
+        expected = "".join(f"t{i} " for i in range(count))
+        [latest] = await engine.history("c", HistoryQuery())
+        assert latest.data == expected and latest.action == 1 and latest.extras == headers
+        assert latest.version["serial"] == versions[-1]  # type: ignore[index]
+        replayed = await engine.replay("c", parse_serial(original.serial)[0].seq, (await engine.head("c")).seq)
+        assert [m.data for m in replayed] == [expected]
+    with closing(sqlite3.connect(store)) as db:
+        rows, extras_rows = db.execute("SELECT COUNT(*), SUM(length(body)) FROM parts").fetchone()
+    assert rows == 2 + 5  # two compacted runs and the five appends since
+    assert extras_rows < len(expected) + rows * 200  # unchanged headers are not stored again
+    async with opened(store) as engine:
+        assert (await engine.get_message("c", original.serial)).data == expected  # type: ignore[union-attr]
+        versions_read = await engine.versions("c", original.serial)
+        assert versions_read[0].data == "" and versions_read[-1].data == expected
