@@ -4,10 +4,12 @@
 the socket die) and makes the proxy refuse new ones until `restore()`. `cut()` aborts the live
 connections but keeps accepting; `stall()` holds all bytes in both directions with the sockets
 left open (a black hole, for liveness timeouts) until `unstall()`; `delay` adds latency to
-every forwarded chunk. A scenario script can
-flip the same switches over a tiny HTTP control port (`GET /drop`, `GET /restore`), so the
-moment of the cut follows the script's own events. With `server_ssl` the proxy also
+every forwarded chunk. A scenario script can flip the same switches over a tiny HTTP control
+port (`GET /drop`, `/restore`, `/cut`, `/stall`, `/unstall`), so the moment of the cut follows
+the script's own events. With `server_ssl` the proxy also
 terminates TLS, for SDKs that insist on TLS (ably-python refuses Basic auth over plain HTTP).
+`upstream_rcvbuf` pins the kernel receive buffer of the proxy's sockets to the target, so a
+stalled link holds a known, small amount of data and the target's own buffering shows.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import socket
 import ssl
 import struct
 import threading
+from collections.abc import Callable
 from typing import Literal
 
 CONTROL_TIMEOUT = 5.0
@@ -28,10 +31,11 @@ class TcpProxy:
     """Forwards connections on `port` to `target_port`; runs its own event loop in a thread."""
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1",
-                 server_ssl: ssl.SSLContext | None = None) -> None:
+                 server_ssl: ssl.SSLContext | None = None, upstream_rcvbuf: int | None = None) -> None:
         self.target_port = target_port
         self.target_host = target_host
         self.server_ssl = server_ssl
+        self.upstream_rcvbuf = upstream_rcvbuf
         self.port = 0
         self.control_port = 0
         self.accepted = 0
@@ -44,6 +48,7 @@ class TcpProxy:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._servers: list[asyncio.Server] = []
+        self._pairs: set[asyncio.Task[None]] = set()
 
     @property
     def control_url(self) -> str:
@@ -130,6 +135,8 @@ class TcpProxy:
     async def _close(self) -> None:
         self._set_down(True)
         self._set_flowing("both", True)  # let held pipes see their sockets are gone and end
+        if self._pairs:
+            await asyncio.wait(self._pairs, timeout=CONTROL_TIMEOUT)
         for server in self._servers:
             server.close()
             await server.wait_closed()
@@ -140,18 +147,35 @@ class TcpProxy:
             _reset(writer.transport)
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
+            up_reader, up_writer = await self._connect_upstream()
         except OSError:
             self.refused += 1
             _reset(writer.transport)
             return
         self.accepted += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self._pairs.add(task)
+        task.add_done_callback(self._pairs.discard)
         pair = {writer.transport, up_writer.transport}
         self._links |= pair
         assert self._flow_up is not None and self._flow_down is not None
         await asyncio.gather(self._pipe(reader, up_writer, self._flow_up),
                              self._pipe(up_reader, writer, self._flow_down))
         self._links -= pair
+
+    async def _connect_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.upstream_rcvbuf is None:
+            return await asyncio.open_connection(self.target_host, self.target_port)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.upstream_rcvbuf)  # before connect: fixes the window
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (self.target_host, self.target_port))
+        except BaseException:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event) -> None:
         """Copy one direction until EOF or error, then close (or abort) the other side."""
@@ -175,7 +199,8 @@ class TcpProxy:
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await reader.readuntil(b"\r\n\r\n")
         path = request.split(b" ", 2)[1].decode()
-        actions = {"/drop": lambda: self._set_down(True), "/restore": lambda: self._set_down(False),
+        actions: dict[str, Callable[[], None]] = {
+            "/drop": lambda: self._set_down(True), "/restore": lambda: self._set_down(False),
                    "/cut": self._cut, "/stall": lambda: self._set_flowing("both", False),
                    "/unstall": lambda: self._set_flowing("both", True)}
         if path in actions:

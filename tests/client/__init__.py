@@ -1,0 +1,1 @@
+"""Tests of the Python client library against a real broker process."""
