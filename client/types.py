@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
+
+from broker.protocol.actions import MessageAction, PresenceAction
 
 from .errors import AblyError
 
@@ -78,23 +80,6 @@ class ChannelStateChange:
     reason: AblyError | None = None
     resumed: bool = False  # an ATTACHED that continued the previous attachment without a gap
     has_backlog: bool = False
-
-
-class MessageAction(IntEnum):
-    CREATE = 0
-    UPDATE = 1
-    DELETE = 2
-    META = 3
-    SUMMARY = 4
-    APPEND = 5
-
-
-class PresenceAction(IntEnum):
-    ABSENT = 0
-    PRESENT = 1
-    ENTER = 2
-    LEAVE = 3
-    UPDATE = 4
 
 
 @dataclass(slots=True)

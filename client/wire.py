@@ -1,12 +1,14 @@
-"""Wire constants and frame codecs of the Ably protocol: the client's single source for them."""
+"""Frame codecs and client-side wire helpers (the action and flag tables are broker.protocol's)."""
 
 from __future__ import annotations
 
 import json
-from enum import IntEnum, IntFlag, StrEnum
+from enum import StrEnum
 from typing import Any
 
 import msgpack
+
+from broker.protocol.actions import Flag
 
 from .errors import AblyError
 
@@ -14,49 +16,6 @@ PROTOCOL_VERSION = "5"  # v5 adds publish serials (`res` on ACK); v6 only change
 DEFAULT_MAX_MESSAGE_SIZE = 65536
 
 
-class Action(IntEnum):
-    HEARTBEAT = 0
-    ACK = 1
-    NACK = 2
-    CONNECT = 3
-    CONNECTED = 4
-    DISCONNECT = 5
-    DISCONNECTED = 6
-    CLOSE = 7
-    CLOSED = 8
-    ERROR = 9
-    ATTACH = 10
-    ATTACHED = 11
-    DETACH = 12
-    DETACHED = 13
-    PRESENCE = 14
-    MESSAGE = 15
-    SYNC = 16
-    AUTH = 17
-    ACTIVATE = 18
-    OBJECT = 19
-    OBJECT_SYNC = 20
-    ANNOTATION = 21
-
-
-class Flag(IntFlag):
-    HAS_PRESENCE = 1 << 0
-    HAS_BACKLOG = 1 << 1
-    RESUMED = 1 << 2
-    TRANSIENT = 1 << 4
-    ATTACH_RESUME = 1 << 5
-    HAS_OBJECTS = 1 << 7
-    PRESENCE = 1 << 16
-    PUBLISH = 1 << 17
-    SUBSCRIBE = 1 << 18
-    PRESENCE_SUBSCRIBE = 1 << 19
-    ANNOTATION_PUBLISH = 1 << 21
-    ANNOTATION_SUBSCRIBE = 1 << 22
-    OBJECT_SUBSCRIBE = 1 << 24
-    OBJECT_PUBLISH = 1 << 25
-
-
-MODE_MASK = 0x3FF0000
 
 
 class ChannelMode(StrEnum):

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from broker.protocol.actions import Action, Flag
+
 from ..encoding import message_from_wire, message_to_wire
 from ..errors import AblyError, connection_closed, connection_suspended, timed_out
 from ..events import EventEmitter, EventStream, Listener
@@ -24,7 +26,7 @@ from ..types import (
     PublishResult,
     UpdateDeleteResult,
 )
-from ..wire import Action, ChannelMode, Flag, flags_to_modes, modes_to_flags
+from ..wire import ChannelMode, flags_to_modes, modes_to_flags
 from .presence import RealtimePresence
 
 if TYPE_CHECKING:

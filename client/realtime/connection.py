@@ -17,12 +17,26 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
+from broker.protocol.actions import Action
+
 from ..auth import Auth
-from ..errors import AblyError, connection_closed, connection_suspended, disconnected, timed_out
+from ..errors import (
+    AblyError,
+    connection_closed,
+    connection_suspended,
+    disconnected,
+    timed_out,
+)
 from ..events import EventEmitter, EventStream, Listener
 from ..options import ClientOptions
-from ..types import ConnectionDetails, ConnectionEvent, ConnectionState, ConnectionStateChange, TokenDetails
-from ..wire import DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION, Action
+from ..types import (
+    ConnectionDetails,
+    ConnectionEvent,
+    ConnectionState,
+    ConnectionStateChange,
+    TokenDetails,
+)
+from ..wire import DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION
 from .pending import Pending, PendingQueue, Serials
 from .transport import Transport
 

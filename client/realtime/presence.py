@@ -8,11 +8,19 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
+from broker.protocol.actions import Action
+
 from ..encoding import presence_from_wire, presence_to_wire
 from ..errors import AblyError, timed_out
 from ..events import EventEmitter, EventStream, Listener
-from ..types import ChannelEvent, ChannelState, Data, PaginatedResult, PresenceAction, PresenceMessage
-from ..wire import Action
+from ..types import (
+    ChannelEvent,
+    ChannelState,
+    Data,
+    PaginatedResult,
+    PresenceAction,
+    PresenceMessage,
+)
 
 if TYPE_CHECKING:
     from .channel import RealtimeChannel
