@@ -192,6 +192,9 @@ class Channel:
             error = AblyError(90003, 404, "Unable to recover channel: the cursor is from another or a lost stream")
             return AttachPoint(head, [], resumed=False, error=error)
         backlog = await self._engine.replay(self.name, cursor.seq, head.seq)
+        if cursor.seq < (await self._engine.floor(self.name)).seq:  # checked after the read: see _delete_through
+            error = AblyError(90003, 404, "Unable to recover channel: messages expired under the channel's retention")
+            return AttachPoint(head, [], resumed=False, error=error)
         return AttachPoint(cursor, backlog, resumed=True)
 
     async def _rewind_point(self, rewind: Rewind, head: Position) -> AttachPoint:

@@ -78,6 +78,7 @@ _SCHEMA = (
     # Per channel, the highest position retention deleted messages from (engine/retention.py).
     "CREATE TABLE IF NOT EXISTS floors (channel TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID",
 )
+TRIM_BUDGET = 10_000  # messages one retention sweep deletes at most
 _INSERT_ID = "INSERT OR REPLACE INTO idempotency (channel, id, serial, expires) VALUES (?, ?, ?, ?)"
 _UPSERT_FLOOR = "INSERT INTO floors (channel, seq) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET seq = excluded.seq"
 _INSERT_MESSAGE = "INSERT INTO messages (channel, seq, idx, body) VALUES (?, ?, ?, ?)"
@@ -574,7 +575,9 @@ class SqliteEngine(Engine):
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
                 for channel in due:
-                    removed += await self._expire_channel(channel, now_ms)
+                    if removed >= TRIM_BUDGET:
+                        break
+                    removed += await self._expire_channel(channel, now_ms, TRIM_BUDGET - removed)
                 if purge_ids:
                     await self._db.execute("DELETE FROM idempotency WHERE expires <= ?", (now_ms,))
                 await self._db.execute("COMMIT")
@@ -592,17 +595,22 @@ class SqliteEngine(Engine):
         cutoff = self.retention.ttl_cutoff_seq(channel, now_ms, COUNTER_LIMIT)
         return cutoff is not None and self._oldest.get(channel, 0) < cutoff
 
-    async def _expire_channel(self, channel: str, now_ms: int) -> int:
-        """Delete the channel's messages older than its TTL; note where the stored ones begin."""
+    async def _expire_channel(self, channel: str, now_ms: int, budget: int) -> int:
+        """Delete up to `budget` of the channel's messages older than its TTL (a long backlog of
+        expired messages goes over several sweeps, so no sweep holds up commits for long)."""
         assert self._db is not None
         cutoff = self.retention.ttl_cutoff_seq(channel, now_ms, COUNTER_LIMIT)
         assert cutoff is not None
-        rows = await self._db.execute_fetchall(
-            "SELECT seq, idx FROM messages WHERE channel = ? AND seq < ? ORDER BY seq DESC, idx DESC LIMIT 1",
-            (channel, cutoff))
+        rows = list(await self._db.execute_fetchall(
+            "SELECT seq, idx FROM messages WHERE channel = ? AND seq < ? ORDER BY seq, idx LIMIT 1 OFFSET ?",
+            (channel, cutoff, budget - 1)))
+        if not rows:
+            rows = list(await self._db.execute_fetchall(
+                "SELECT seq, idx FROM messages WHERE channel = ? AND seq < ? ORDER BY seq DESC, idx DESC LIMIT 1",
+                (channel, cutoff)))
         removed = await self._delete_through(channel, int(rows[0][0]), int(rows[0][1])) if rows else 0
-        first = await self._db.execute_fetchall(
-            "SELECT seq FROM messages WHERE channel = ? ORDER BY seq LIMIT 1", (channel,))
+        first = list(await self._db.execute_fetchall(
+            "SELECT seq FROM messages WHERE channel = ? ORDER BY seq LIMIT 1", (channel,)))
         self._oldest[channel] = int(first[0][0]) if first else self._assigned.get(channel, 0) + 1
         return removed
 
@@ -614,13 +622,13 @@ class SqliteEngine(Engine):
         if channel in self._counts:
             count = self._counts[channel] + added
         else:
-            rows = await self._db.execute_fetchall("SELECT COUNT(*) FROM messages WHERE channel = ?", (channel,))
-            count = int(rows[0][0])
+            total = list(await self._db.execute_fetchall("SELECT COUNT(*) FROM messages WHERE channel = ?", (channel,)))
+            count = int(total[0][0])
         if count > limit:
-            rows = await self._db.execute_fetchall(
+            last = list(await self._db.execute_fetchall(
                 "SELECT seq, idx FROM messages WHERE channel = ? ORDER BY seq, idx LIMIT 1 OFFSET ?",
-                (channel, count - limit - 1))
-            count -= await self._delete_through(channel, int(rows[0][0]), int(rows[0][1]))
+                (channel, count - limit - 1)))
+            count -= await self._delete_through(channel, int(last[0][0]), int(last[0][1]))
         self._counts[channel] = count
 
     async def _delete_through(self, channel: str, seq: int, idx: int) -> int:

@@ -148,6 +148,7 @@ class Connection:
         for attachment in self.attachments.values():
             self._unsubscribe(attachment)
             attachment.attached = False
+            attachment.attempt += 1  # an ATTACH still in flight from the old transport is stale
         self.presence.transport_lost()
 
     def discard(self) -> None:
@@ -359,12 +360,13 @@ class Connection:
             self._mutate(name.base, messages, slot)
             return
         prepare_publish(messages, name.base, self.auth, self.client_id, self.config.max_message_size)
+        keys = [message.id for message in messages]  # client-supplied ids: idempotent publishing
         for index, message in enumerate(messages):
             if message.id is None:
                 message.id = f"{self.id}:{msg_serial}:{index}"
             message.connection_id = self.id
             message.action = 0
-        future = asyncio.ensure_future(self.hub.engine.append(name.base, messages, now_ms()))
+        future = asyncio.ensure_future(self.hub.engine.append(name.base, messages, now_ms(), idempotency_keys=keys))
         future.add_done_callback(lambda f: self._published(slot, f))
 
     def _mutate(self, channel: str, messages: list[Message], slot: _Slot) -> None:

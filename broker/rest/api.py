@@ -151,13 +151,14 @@ class RestApi:
         messages = [Message.from_wire(item, request.body_format) for item in items]
         prepare_publish(messages, channel, auth, client_id, self.config.max_message_size)
         base_id = secrets.token_urlsafe(9)
+        keys = [message.id for message in messages]  # client-supplied ids: idempotent publishing
         for index, message in enumerate(messages):
             if message.id is None:
                 message.id = f"{base_id}:{index}"
             message.connection_id = None
             message.connection_key = None
             message.action = 0
-        publication = await self.hub.engine.append(channel, messages, now_ms())
+        publication = await self.hub.engine.append(channel, messages, now_ms(), idempotency_keys=keys)
         payload = {"channel": channel, "messageId": messages[0].id,
                    "serials": [m.serial for m in publication.messages]}
         return payload_response(request, payload, 201)

@@ -9,6 +9,7 @@ from their channelSerials), close the store and wait for the sockets to flush.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -20,9 +21,9 @@ from ..core.hub import Hub
 from ..engine.base import Engine
 from ..engine.memory import MemoryEngine
 from ..protocol.errors import AblyError
-from ..rest.http import Request, Response
 from ..realtime.registry import ConnectionRegistry
 from ..rest.api import RestApi
+from ..rest.http import Request, Response
 from .edge import EdgeProtocol
 from .websocket import frame
 
@@ -31,7 +32,8 @@ log = logging.getLogger("broker")
 HEARTBEAT_SWEEP = 1.0
 RETENTION_SWEEP = 1.0
 SHUTDOWN_GRACE = 10.0  # seconds for in-flight publishes to commit and be answered
-CLOSE_GRACE = 5.0  # seconds for goodbyes to flush before the process exits anyway
+LINGER = 0.5  # seconds for clients to close their side after DISCONNECTED (ably-js does at once)
+CLOSE_GRACE = 5.0  # seconds for the last bytes to flush before the process exits anyway
 
 
 def make_engine(config: Config) -> Engine:
@@ -57,7 +59,7 @@ class EdgeSet(set["EdgeProtocol"]):
         super().add(edge)
         self._empty.clear()
 
-    def discard(self, edge: EdgeProtocol) -> None:
+    def discard(self, edge: object) -> None:
         super().discard(edge)
         if not self:
             self._empty.set()
@@ -134,7 +136,7 @@ class Broker:
             await asyncio.sleep(RETENTION_SWEEP)
             try:
                 removed = await self.engine.trim(time.time_ns() // 1_000_000)
-            except Exception:  # noqa: BLE001 - a failed sweep is retried on the next one
+            except Exception:
                 log.exception("retention sweep failed")
                 continue
             if removed:
@@ -165,6 +167,12 @@ class Broker:
             elif edge.transport is not None:
                 edge.transport.close()
         await self.engine.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER):
+                await self.edges.empty()
+        for edge in list(self.edges):  # silent peers: their input was read meanwhile, so this is a FIN, not an RST
+            if edge.transport is not None:
+                edge.transport.close()
         try:
             async with asyncio.timeout(CLOSE_GRACE):
                 await self.edges.empty()

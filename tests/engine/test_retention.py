@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from broker.engine import sqlite as sqlite_engine
 from broker.engine.base import Engine, HistoryQuery
 from broker.engine.retention import RetentionPolicy, RetentionRule, parse_duration_ms, parse_rule
 from broker.engine.sqlite import SqliteEngine
+from broker.protocol.errors import AblyError
 from broker.protocol.message import Message
 from broker.protocol.serial import Position
 
@@ -111,3 +113,37 @@ async def test_sqlite_floors_and_counts_survive_a_restart(tmp_path: Path) -> Non
             assert [m.serial for m in await second.history("c", ALL)] == [serials[2]] + more
         finally:
             await second.close()
+
+
+async def test_sqlite_a_sweep_deletes_a_bounded_number_of_messages(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long run of expired messages goes over several sweeps, so commits never wait long."""
+    monkeypatch.setattr(sqlite_engine, "TRIM_BUDGET", 2)
+    async with asyncio.timeout(TIMEOUT):
+        engine = SqliteEngine(tmp_path / "budget.db", retention=policy("ttl=1s"))
+        await engine.open()
+        try:
+            serials = await publish(engine, "a", [1000, 1001, 1002])
+            await publish(engine, "b", [1000])
+            assert [await engine.trim(10_000) for _ in range(3)] == [2, 2, 0]
+            assert await engine.history("a", ALL) == await engine.history("b", ALL) == []
+            assert str(await engine.floor("a")) == serials[2].rpartition(":")[0]
+        finally:
+            await engine.close()
+
+
+async def test_trimmed_messages_take_their_versions_with_them(kind: EngineKind, tmp_path: Path) -> None:
+    def allow(_: Message) -> None:
+        """Permission checks are tested at the broker."""
+
+    async with asyncio.timeout(TIMEOUT), built(kind, tmp_path, retention=policy("max=1")) as engine:
+        first = (await engine.append("v", [Message(data="first")], 1000)).messages[0]
+        assert first.serial is not None
+        await engine.mutate("v", Message(action=1, serial=first.serial, data="edited"), 1001, allow)
+        await engine.append("v", [Message(data="second")], 1002)
+        assert await engine.get_message("v", first.serial) is None
+        assert await engine.versions("v", first.serial) == []
+        with pytest.raises(AblyError) as refused:
+            await engine.mutate("v", Message(action=1, serial=first.serial, data="again"), 1003, allow)
+        assert refused.value.code == 40400
+        assert [m.data for m in await engine.replay("v", 0, (await engine.head("v")).seq)] == ["second"]

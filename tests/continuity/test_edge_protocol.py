@@ -1,0 +1,149 @@
+"""The edge under stress, at the protocol level: a client that stops reading, and SIGTERM under load."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from broker.protocol.actions import Action, Flag
+from tests.support.broker import BrokerProcess
+from tests.support.proxy import TcpProxy
+from tests.support.wire import WireClient
+
+from .rest import history
+from .test_resume_protocol import collect, open_client
+
+OUTBOUND_LIMIT = 64 * 1024
+FLOOD = 400
+FLOOD_SIZE = 24 * 1024  # ~10 MB in all: past the limit plus the kernel's send buffer (Linux autotunes it up to 4 MB)
+STOP_TIMEOUT = 15.0
+MAX_ROUNDS = 50
+
+
+async def publish_one_by_one(pub: WireClient, channel: str, count: int, size: int) -> None:
+    """Each publish waits for its ACK, so each goes out to subscribers as a frame of its own."""
+    for i in range(count):
+        serial = await pub.publish(channel, [{"name": "n", "data": f"m-{i:05d}-" + "x" * size}])
+        await pub.ack(serial)
+
+
+async def read_until_disconnected(client: WireClient, want: int = 1 << 30,
+                                  ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """MESSAGE payloads (with their frame's channelSerial) until `want` have come, or up to a
+    DISCONNECTED and the socket's end."""
+    messages: list[dict[str, Any]] = []
+    disconnected = None
+    try:
+        while len(messages) < want:
+            frame = await client.recv()
+            if frame["action"] == Action.MESSAGE:
+                messages += [{**m, "cursor": frame["channelSerial"]} for m in frame["messages"]]
+            elif frame["action"] == Action.DISCONNECTED:
+                disconnected = frame
+    except ConnectionClosed:
+        pass
+    return messages, disconnected
+
+
+async def test_a_client_that_stops_reading_is_disconnected_and_resumes_without_loss(
+        broker_factory: Callable[..., BrokerProcess], proxy_factory: Callable[..., TcpProxy]) -> None:
+    """The catch-up replay is written in one burst, so a backlog over the limit trips it again:
+    each round still delivers at least what fits, and the client resumes further on."""
+    broker = broker_factory(extra_args=["--outbound-buffer", str(OUTBOUND_LIMIT)]).start()
+    proxy = proxy_factory(broker.port, upstream_rcvbuf=16 * 1024)
+    slow = await WireClient.open(f"ws://127.0.0.1:{proxy.port}", "msgpack", key=broker.key)
+    connected = await slow.connected()
+    key = connected["connectionDetails"]["connectionKey"]
+    cursor = (await slow.attach("flood"))["channelSerial"]
+    fast, _ = await open_client(broker, "msgpack")
+    await fast.attach("flood")
+    pub, _ = await open_client(broker, "msgpack")
+
+    proxy.stall("down")
+    _, fast_got = await asyncio.gather(publish_one_by_one(pub, "flood", FLOOD, FLOOD_SIZE),
+                                       collect(fast, "flood", FLOOD))
+    proxy.unstall()
+    received: list[dict[str, Any]] = []
+    endings: list[int | None] = []
+    client = slow
+    while True:
+        got, disconnected = await read_until_disconnected(client, FLOOD - len(received))
+        received += got
+        endings.append(disconnected["error"]["code"] if disconnected else None)
+        if len(received) == FLOOD or disconnected is None or not got or len(endings) > MAX_ROUNDS:
+            break
+        cursor = got[-1]["cursor"]
+        client, resumed = await open_client(broker, "msgpack", resume=key)
+        assert resumed["connectionId"] == connected["connectionId"] and "error" not in resumed
+        assert (await client.attach("flood", channelSerial=cursor))["flags"] & Flag.RESUMED
+
+    assert [m["data"][:7] for m in fast_got] == [f"m-{i:05d}" for i in range(FLOOD)]
+    assert [m["data"][:7] for m in received] == [f"m-{i:05d}" for i in range(FLOOD)]
+    assert endings[0] == 80003, "cut off with DISCONNECTED once over the limit"
+    assert endings[1:-1] == [80003] * (len(endings) - 2) and endings[-1] is None
+    log = broker.log()
+    cut_offs = log.count(f"connection {connected['connectionId']}: outbound buffer over")
+    assert log.count("outbound buffer over") == cut_offs, "only the slow client was cut off"
+    assert len(endings) - 1 <= cut_offs <= len(endings), "(the last burst may trip after its last message)"
+    for c in (fast, pub, client):
+        await c.close()
+
+
+WINDOW = 100  # publishes in flight at once
+SIGTERM_AFTER = 500  # ACKs
+
+
+async def publish_windowed(pub: WireClient, channel: str, window: asyncio.Semaphore, sent: list[int]) -> None:
+    """Publish t-0, t-1, ... keeping at most `window` unanswered, until cancelled or closed."""
+    try:
+        while True:
+            await window.acquire()
+            await pub.publish(channel, [{"name": "n", "data": f"t-{len(sent)}"}])
+            sent.append(len(sent))
+    except ConnectionClosed:
+        pass
+
+
+async def test_sigterm_answers_what_it_read_says_disconnected_and_restarts_without_loss(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = broker_factory().start()
+    assert broker.proc is not None
+    sub, _ = await open_client(broker)
+    await sub.attach("term")
+    pub, _ = await open_client(broker)
+    window = asyncio.Semaphore(WINDOW)
+    sent: list[int] = []
+    publishing = asyncio.create_task(publish_windowed(pub, "term", window, sent))
+    acked: list[int] = []
+    goodbye = None
+    try:
+        while True:
+            frame = await pub.recv(STOP_TIMEOUT)
+            assert frame["action"] != Action.NACK, frame
+            if frame["action"] == Action.ACK:
+                acked += range(frame["msgSerial"], frame["msgSerial"] + frame["count"])
+                for _ in range(frame["count"]):
+                    window.release()
+                if len(acked) >= SIGTERM_AFTER and broker.proc.returncode is None and goodbye is None:
+                    broker.proc.send_signal(signal.SIGTERM)  # mid-stream: publishes are in flight
+            elif frame["action"] == Action.DISCONNECTED:
+                goodbye = frame
+    except ConnectionClosed:
+        pass
+    publishing.cancel()
+    await asyncio.gather(publishing, return_exceptions=True)
+    _, sub_goodbye = await read_until_disconnected(sub)
+    code = await asyncio.to_thread(broker.proc.wait, STOP_TIMEOUT)
+
+    assert code == 0
+    assert goodbye is not None and goodbye["error"]["code"] == 80003
+    assert sub_goodbye is not None and sub_goodbye["error"]["code"] == 80003
+    assert acked == list(range(len(acked))), "ACKs in msgSerial order, every one before DISCONNECTED"
+    assert SIGTERM_AFTER <= len(acked) < len(sent), "the broker stopped reading while publishes were in flight"
+    restarted = broker_factory(db=broker.db, port=broker.port).start()
+    stored = [m["data"] for m in history(restarted, "term")]
+    assert stored == [f"t-{i}" for i in acked], "exactly what was acknowledged: nothing unread was stored"
