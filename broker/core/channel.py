@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..engine.base import Engine, HistoryQuery, Publication
+from ..protocol.actions import MessageAction
 from ..protocol.errors import AblyError
 from ..protocol.message import Message
-from ..protocol.actions import MessageAction
 from ..protocol.serial import Position, seq_of_serial
 from ..protocol.wire import Format, encode
 from .frames import Framer, backlog_frames, latest_serial, publication_frame

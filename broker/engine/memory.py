@@ -11,9 +11,9 @@ from ..protocol.errors import not_found
 from ..protocol.message import Message
 from ..protocol.serial import COUNTER_LIMIT, Position, next_seq, seq_of_serial
 from .base import Authorizer, Engine, HistoryQuery, Publication, check_batch
-from .mutations import check_appendable, delivery, fold, stamp_part, stored_form, versions_of
 from .dedup import DEFAULT_WINDOW_MS, DedupIndex
 from .epoch import new_epoch
+from .mutations import check_appendable, delivery, fold, stamp_part, stored_form, versions_of
 from .query import select
 from .retention import RetentionPolicy
 

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..auth import AuthContext, KeyStore, authenticate_bearer, for_inband_auth, reauthorise
+from ..config import Config
 from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewind
 from ..core.hub import Hub
-from ..config import Config
+from ..core.mutate import prepare_mutation
+from ..core.publish import prepare_publish
+from ..engine.mutations import MUTATIONS
 from ..protocol.actions import ACKED_ACTIONS, DEFAULT_MODES, MODE_MASK, Action, Flag, MessageAction
 from ..protocol.channels import ChannelName, parse_channel_name
 from ..protocol.errors import AblyError
@@ -24,9 +27,6 @@ from ..protocol.serial import Position, parse_position
 from ..protocol.wire import Format, as_int
 from .acks import AckQueue, _Slot
 from .presence import ConnectionPresence
-from ..core.mutate import prepare_mutation
-from ..core.publish import prepare_publish
-from ..engine.mutations import MUTATIONS
 
 log = logging.getLogger("broker.realtime")
 

@@ -10,15 +10,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..auth import (AuthContext, KeyStore, NonceCache, authenticate_basic, authenticate_bearer, process_token_request,
-                    resolve_client_id)
+from ..auth import (
+    AuthContext,
+    KeyStore,
+    NonceCache,
+    authenticate_basic,
+    authenticate_bearer,
+    process_token_request,
+    resolve_client_id,
+)
 from ..config import Config
 from ..core.channel import now_ms
 from ..core.hub import Hub
 from ..core.mutate import prepare_mutation
 from ..core.publish import prepare_publish
-from ..engine.mutations import MUTATIONS
 from ..engine.base import HistoryQuery
+from ..engine.mutations import MUTATIONS
 from ..protocol.channels import parse_channel_name
 from ..protocol.errors import AblyError, invalid_param, not_found
 from ..protocol.message import Message
@@ -26,7 +33,8 @@ from ..protocol.presence import PresenceMessage
 from ..protocol.serial import COUNTER_LIMIT, parse_position
 from ..protocol.wire import decode
 from .http import Request, Response, error_response, payload_response, response_format
-from .presence import get_history as presence_history, get_members as presence_members
+from .presence import get_history as presence_history
+from .presence import get_members as presence_members
 
 log = logging.getLogger("broker.rest")
 
