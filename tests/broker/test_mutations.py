@@ -196,3 +196,20 @@ def test_rest_patch_and_channel_rules(broker_factory: type[BrokerProcess]) -> No
     assert missing.status_code == 404 and missing.json()["error"]["code"] == 40400
     bad = httpx.patch(f"{broker.http_url}/channels/open:1/messages/{serial}", headers=auth, json=[{"action": 1}])
     assert bad.status_code == 400 and bad.json()["error"]["code"] == 40001
+
+
+@pytest.mark.parametrize("fmt", ["json", "msgpack"])
+async def test_pipelined_appends_keep_their_order(broker: BrokerProcess, fmt: str) -> None:
+    """Appends sent back to back (the first one loads the message) are stamped in send order."""
+    sub = await client(broker, fmt)
+    await sub.attach("pipe")
+    agent = await client(broker, fmt)
+    for round_ in range(5):
+        serial = await create(agent, "pipe")
+        sent = [await agent.publish("pipe", [{"action": APPEND, "serial": serial, "data": f"{round_}.{i} "}])
+                for i in range(40)]
+        acks = [await agent.ack(s) for s in sent]
+        versions = [a["res"][0]["serials"][0] for a in acks]  # type: ignore[index]
+        assert versions == sorted(versions)
+        got = await messages(sub, 41)
+        assert [m["data"] for m in got[1:]] == [f"{round_}.{i} " for i in range(40)]

@@ -1,0 +1,1 @@
+"""The agent side of a session: runs, steps, streaming output, cancel routing."""
