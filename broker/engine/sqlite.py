@@ -7,6 +7,16 @@ appenders: an append never returns before its commit. With WAL and synchronous=N
 committed transaction is in the WAL file, so it survives `kill -9` of the process; an OS crash
 or power cut may still lose the commits made since the WAL was last synced.
 
+All writing happens on one dedicated thread that owns a plain `sqlite3` connection (created
+there, used only there): a group commit, with its mutation parts, run folds, idempotency ids,
+channel heads and count retention, is one call into that thread running BEGIN IMMEDIATE …
+COMMIT, and so is a TTL sweep. ACK latency is commit latency, and every call into another
+thread is a round trip through the event loop: a transaction makes one, not one per statement
+as it would through aiosqlite. The thread computes, the event loop keeps the engine's state;
+the only engine state the thread writes is `_floors` (see `_delete_through`). Reads stay on an
+aiosqlite connection (its own thread): they are not on the publish path, under WAL they run
+alongside a commit, and a slow history query cannot hold up an ACK.
+
 If a commit fails, every append of that batch fails with AblyError 50000 and nothing of it is
 notified. The in-memory `last_seq` keeps the positions the failed batch had taken: they are
 simply skipped, never reused, so appends already queued behind the failed batch keep their
@@ -26,14 +36,18 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-from collections import OrderedDict
 import logging
 import os
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import msgpack
@@ -44,10 +58,12 @@ from ..protocol.message import Message
 from ..protocol.serial import COUNTER_LIMIT, Position, next_seq, parse_serial, seq_of_serial
 from ..protocol.wire import Format
 from .base import Authorizer, Engine, HistoryQuery, Publication, check_batch
-from .mutations import check_appendable, delivery, fold, merge_appends, stamp_part, stored_form, versions_of
 from .dedup import DEFAULT_WINDOW_MS, Claim, DedupIndex
 from .epoch import new_epoch
+from .mutations import check_appendable, delivery, fold, merge_appends, stamp_part, stored_form, versions_of
 from .retention import RetentionPolicy
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +176,166 @@ class _Pending:
     fold: tuple[str, int, int, int, int, bytes] | None = None
 
 
+# -- the writer thread -------------------------------------------------------------------
+# Plain functions run on the writer thread, on its own connection. They take what they need
+# from the event loop as arguments and hand back what it must apply, so the engine's state is
+# only touched by the loop (the floors aside, see `_delete_through`).
+
+Row = tuple[str, int, int, bytes]
+PartRow = tuple[str, int, int, int, int, bytes]
+
+
+@dataclass(slots=True)
+class _Stored:
+    """What the store holds at open: meta, channel heads, floors, live idempotency ids."""
+
+    epoch: str
+    schema: str
+    channels: dict[str, int]
+    floors: dict[str, int]
+    ids: list[tuple[str, str, str, int]]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One group commit's rows; `limits` per count-limited channel: (rows added, count known, limit)."""
+
+    rows: list[Row]
+    parts: list[PartRow]
+    folds: list[PartRow]
+    ids: list[tuple[str, str, str, int]]
+    heads: list[tuple[str, int]]
+    limits: dict[str, tuple[int, int | None, int]]
+
+
+@dataclass(slots=True)
+class _Sweep:
+    """One TTL sweep. The thread fills in the outcome; `committed` says whether it counts."""
+
+    due: list[tuple[str, int, int]]  # (channel, TTL cutoff seq, last assigned seq)
+    budget: int
+    purge_ids_before: int | None
+    removed: dict[str, int] = field(default_factory=dict)
+    cuts: dict[str, int] = field(default_factory=dict)  # channel -> highest seq deleted
+    oldest: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+    committed: bool = False
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction that is committed, or rolled back whatever ended it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                log.error("rollback failed: %s", exc)
+        raise
+
+
+def _open_store(path: Path, busy_timeout_ms: int, epoch: str, now_ms: int) -> tuple[sqlite3.Connection, _Stored]:
+    """Connect the writer, create the schema if new, and read what the engine keeps in memory."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        with _immediate(conn):
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (epoch,))
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            meta = {str(key): str(value) for key, value in conn.execute("SELECT key, value FROM meta")}
+            channels = {str(name): int(seq) for name, seq in conn.execute("SELECT name, last_seq FROM channels")}
+        floors = {str(ch): int(seq) for ch, seq in conn.execute("SELECT channel, seq FROM floors")}
+        ids = [(str(ch), str(key), str(serial), int(expires)) for ch, key, serial, expires in conn.execute(
+            "SELECT channel, id, serial, expires FROM idempotency WHERE expires > ? ORDER BY expires", (now_ms,))]
+    except BaseException:
+        conn.close()
+        raise
+    return conn, _Stored(meta["epoch"], meta["schema"], channels, floors, ids)
+
+
+def _write_batch(conn: sqlite3.Connection, batch: _Batch,
+                 floors: dict[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """One group commit. Returns the new message counts of count-limited channels and, per
+    channel whose oldest messages it deleted, the highest seq deleted."""
+    counts: dict[str, int] = {}
+    cuts: dict[str, int] = {}
+    with _immediate(conn):
+        conn.executemany(_INSERT_MESSAGE, batch.rows)
+        if batch.parts:
+            conn.executemany(_INSERT_PART, batch.parts)
+        for channel, target_seq, target_idx, first, last, body in batch.folds:
+            conn.execute(_DELETE_RUN, (channel, target_seq, target_idx, first, last))
+            conn.execute(_INSERT_PART, (channel, last, first, target_seq, target_idx, body))
+        if batch.ids:
+            conn.executemany(_INSERT_ID, batch.ids)
+        conn.executemany(_UPSERT_CHANNEL, batch.heads)
+        for channel, (added, known, limit) in batch.limits.items():
+            if known is not None:
+                count = known + added
+            else:
+                count = int(conn.execute("SELECT COUNT(*) FROM messages WHERE channel = ?", (channel,)).fetchone()[0])
+            if count > limit:
+                seq, idx = conn.execute(
+                    "SELECT seq, idx FROM messages WHERE channel = ? ORDER BY seq, idx LIMIT 1 OFFSET ?",
+                    (channel, count - limit - 1)).fetchone()
+                count -= _delete_through(conn, channel, int(seq), int(idx), floors)
+                cuts[channel] = int(seq)
+            counts[channel] = count
+    return counts, cuts
+
+
+def _sweep(conn: sqlite3.Connection, sweep: _Sweep, floors: dict[str, int]) -> None:
+    """Delete messages past their TTL, at most `budget` in all (a long backlog goes over several
+    sweeps, so no sweep holds up commits for long), and idempotency ids past their window."""
+    with _immediate(conn):
+        for channel, cutoff, assigned in sweep.due:
+            if sweep.total >= sweep.budget:
+                break
+            row = conn.execute(
+                "SELECT seq, idx FROM messages WHERE channel = ? AND seq < ? ORDER BY seq, idx LIMIT 1 OFFSET ?",
+                (channel, cutoff, sweep.budget - sweep.total - 1)).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "SELECT seq, idx FROM messages WHERE channel = ? AND seq < ? ORDER BY seq DESC, idx DESC LIMIT 1",
+                    (channel, cutoff)).fetchone()
+            if row is not None:
+                removed = _delete_through(conn, channel, int(row[0]), int(row[1]), floors)
+                sweep.removed[channel] = removed
+                sweep.total += removed
+                sweep.cuts[channel] = int(row[0])
+            first = conn.execute("SELECT seq FROM messages WHERE channel = ? ORDER BY seq LIMIT 1",
+                                 (channel,)).fetchone()
+            sweep.oldest[channel] = int(first[0]) if first is not None else assigned + 1
+        if sweep.purge_ids_before is not None:
+            conn.execute("DELETE FROM idempotency WHERE expires <= ?", (sweep.purge_ids_before,))
+    sweep.committed = True
+
+
+def _delete_through(conn: sqlite3.Connection, channel: str, seq: int, idx: int, floors: dict[str, int]) -> int:
+    """Delete messages up to (seq, idx) inclusive and their versions, and raise the floor.
+
+    The floor is raised in memory (the engine's own dict: one item assignment, atomic under the
+    GIL) before the delete commits: an attach that reads its backlog and then checks the floor
+    can never miss a deletion (it may, at worst, report a discontinuity a moment early). The
+    event loop puts it back if the transaction fails.
+    """
+    floors[channel] = max(floors.get(channel, 0), seq)
+    removed = conn.execute("DELETE FROM messages WHERE channel = ? AND (seq < ? OR (seq = ? AND idx <= ?))",
+                           (channel, seq, seq, idx)).rowcount
+    conn.execute("DELETE FROM parts WHERE channel = ? AND (target_seq < ? OR (target_seq = ? AND target_idx <= ?))",
+                 (channel, seq, seq, idx))
+    conn.execute(_UPSERT_FLOOR, (channel, floors[channel]))
+    return int(removed)
+
+
 class SqliteEngine(Engine):
     """`epoch` is known after `open()`; `commits` counts committed transactions (group commit)."""
 
@@ -179,12 +355,14 @@ class SqliteEngine(Engine):
         self._closing = False
         self._writer: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
-        self._db: aiosqlite.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None  # the writer's: only ever used on the executor's thread
         self._reader: aiosqlite.Connection | None = None
         # Latest aggregates of recently mutated messages, so a stream of appends never reads.
         self._current: OrderedDict[tuple[str, str], Message] = OrderedDict()
         self._loading: dict[tuple[str, str], asyncio.Future[Message | None]] = {}
-        self._runs: dict[tuple[str, str], list[tuple[int, Message]]] = {}  # appends not yet compacted
+        self._runs: dict[tuple[str, str], list[tuple[int, Message]]] = {}
+        self._ordering: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}  # mutations waiting for a load  # appends not yet compacted
         self.retention = retention or RetentionPolicy()
         self._dedup = DedupIndex(dedup_window_ms)
         self._ids_dirty = False  # idempotency rows may be waiting to be purged
@@ -196,13 +374,19 @@ class SqliteEngine(Engine):
 
     async def open(self) -> None:
         self._lock_store()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         try:
-            self._db = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._configure(self._db)
-            await self._db.execute("PRAGMA journal_mode=WAL")
-            await self._db.execute("PRAGMA synchronous=NORMAL")
-            await self._create_schema(self._db)
-            await self._load_retained_state(self._db)
+            self._conn, stored = await self._in_writer(
+                partial(_open_store, self.path, self.busy_timeout_ms, new_epoch(), time.time_ns() // 1_000_000))
+            if stored.schema != SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path} has schema {stored.schema}, this broker needs {SCHEMA_VERSION}")
+            self.epoch = stored.epoch
+            self._committed = stored.channels
+            self._assigned = dict(self._committed)
+            self._floors = stored.floors
+            for channel, key, serial, expires in stored.ids:  # a restart keeps the ids inside their window
+                self._dedup.load(channel, key, serial, expires)
+            self._ids_dirty = True
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             await self._configure(self._reader)
             await self._reader.execute("PRAGMA query_only=1")
@@ -348,7 +532,31 @@ class SqliteEngine(Engine):
         if self._wake is None or self._closing:
             raise internal("The sqlite engine is not open")
         serial = part.serial or ""
-        current = await self._latest(channel, serial)
+        key = (channel, serial)
+        if key in self._current and key not in self._ordering:
+            pending = self._stage_mutation(channel, serial, self._current[key], part, now_ms, authorize)
+        else:
+            # The message must be loaded first: mutations of it that arrive meanwhile queue
+            # behind this one (asyncio.Lock is FIFO), so they are stamped in arrival order.
+            lock, users = self._ordering.get(key, (asyncio.Lock(), 0))
+            self._ordering[key] = (lock, users + 1)
+            try:
+                async with lock:
+                    current = await self._latest(channel, serial)
+                    pending = self._stage_mutation(channel, serial, current, part, now_ms, authorize)
+            finally:
+                lock, users = self._ordering[key]
+                if users == 1:
+                    del self._ordering[key]
+                else:
+                    self._ordering[key] = (lock, users - 1)
+        self._queue.append(pending)
+        self._wake.set()
+        return await pending.future
+
+    def _stage_mutation(self, channel: str, serial: str, current: Message | None, part: Message, now_ms: int,
+                        authorize: Authorizer) -> _Pending:
+        """Check and stamp a mutation against the message's latest state; no await, so in order."""
         if current is None:
             raise not_found(f"Message {serial} not found on channel {channel}")
         authorize(current)
@@ -374,9 +582,7 @@ class SqliteEngine(Engine):
                 merged = pack_message(merge_appends([p for _, p in run]))
                 pending.fold = (channel, target_seq, target_idx, run[0][0], seq, merged)
                 run.clear()
-        self._queue.append(pending)
-        self._wake.set()
-        return await pending.future
+        return pending
 
     async def get_message(self, channel: str, serial: str) -> Message | None:
         if self._reader is None:
@@ -433,38 +639,43 @@ class SqliteEngine(Engine):
             raise RuntimeError(f"{self.path} is in use by another engine") from None
         self._lock_fd = fd
 
+
     async def _configure(self, db: aiosqlite.Connection) -> None:
         await db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
 
-    async def _create_schema(self, db: aiosqlite.Connection) -> None:
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA:
-                await db.execute(statement)
-            await db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", (new_epoch(),))
-            await db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
-            meta_rows = await db.execute_fetchall("SELECT key, value FROM meta")
-            meta: dict[str, str] = {str(key): str(value) for key, value in meta_rows}
-            channels = await db.execute_fetchall("SELECT name, last_seq FROM channels")
-            await db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                await db.execute("ROLLBACK")
-            raise
-        if meta["schema"] != SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} has schema {meta['schema']}, this broker needs {SCHEMA_VERSION}")
-        self.epoch = meta["epoch"]
-        self._committed = {str(name): int(last_seq) for name, last_seq in channels}
-        self._assigned = dict(self._committed)
-
     async def _release(self) -> None:
-        for db in (self._reader, self._db):
-            if db is not None:
-                await db.close()
-        self._reader = self._db = None
+        """Close the reader, then the writer's connection on its own thread, then that thread."""
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._in_writer(conn.close)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)  # idle: every call queued before the close has ended
+            self._executor = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    async def _in_writer(self, call: Callable[[], T]) -> T:
+        """Run `call` on the writer thread. A transaction cannot be stopped halfway, so a cancelled
+        caller (whose call has started) still waits for it to end, committed or rolled back,
+        before the cancellation goes on: what the caller then settles in memory matches a store
+        that no longer changes. No shield on the way: under load every extra hop is one more
+        turn of a busy event loop on the path to the ACK."""
+        assert self._executor is not None
+        job = self._executor.submit(call)
+        try:
+            return await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            ended = asyncio.wrap_future(job)  # the cancel dropped it if it had not started
+            while not ended.done():
+                with suppress(asyncio.CancelledError):
+                    await asyncio.wait([ended])
+            if not ended.cancelled():
+                ended.exception()  # retrieved: the caller's own cleanup deals with the outcome
+            raise
 
     async def _write_loop(self) -> None:
         assert self._wake is not None
@@ -483,11 +694,11 @@ class SqliteEngine(Engine):
 
     async def _commit(self, batch: list[_Pending]) -> None:
         """One transaction for the whole batch; notify and resolve only once it is committed."""
-        assert self._db is not None
+        assert self._conn is not None
         heads: dict[str, int] = {}
-        rows: list[tuple[str, int, int, bytes]] = []
-        parts: list[tuple[str, int, int, int, int, bytes]] = []
-        folds: list[tuple[str, int, int, int, int, bytes]] = []
+        rows: list[Row] = []
+        parts: list[PartRow] = []
+        folds: list[PartRow] = []
         ids: list[tuple[str, str, str, int]] = []
         added: dict[str, int] = {}
         for pending in batch:
@@ -500,27 +711,19 @@ class SqliteEngine(Engine):
             added[channel] = added.get(channel, 0) + len(pending.rows)
             if pending.claim is not None:
                 ids.extend(pending.claim.stored_ids())
-        limited = {ch: n for ch, n in added.items() if self.retention.max_count(ch) is not None} if self.retention else {}
-        saved = ({ch: self._counts.get(ch) for ch in limited}, {ch: self._floors.get(ch) for ch in limited})
+        limits: dict[str, tuple[int, int | None, int]] = {}
+        if self.retention:
+            for channel, count in added.items():
+                limit = self.retention.max_count(channel)
+                if limit is not None:
+                    limits[channel] = (count, self._counts.get(channel), limit)
+        saved = {channel: self._floors.get(channel) for channel in limits}
         try:
-            await self._db.execute("BEGIN IMMEDIATE")
-            await self._db.executemany(_INSERT_MESSAGE, rows)
-            if parts:
-                await self._db.executemany(_INSERT_PART, parts)
-            for channel, target_seq, target_idx, first, last, body in folds:
-                await self._db.execute(_DELETE_RUN, (channel, target_seq, target_idx, first, last))
-                await self._db.execute(_INSERT_PART, (channel, last, first, target_seq, target_idx, body))
-            if ids:
-                await self._db.executemany(_INSERT_ID, ids)
-            await self._db.executemany(_UPSERT_CHANNEL, heads.items())
-            for channel, count in limited.items():
-                await self._enforce_max_count(channel, count)
-            await self._db.execute("COMMIT")
+            counts, cuts = await self._in_writer(partial(
+                _write_batch, self._conn, _Batch(rows, parts, folds, ids, list(heads.items()), limits), self._floors))
         except Exception as exc:  # noqa: BLE001 - whatever broke the commit fails this batch, not the writer
             log.error("commit of %d publications failed: %s", len(batch), exc)
-            await self._rollback()
-            self._restore(self._counts, saved[0])
-            self._restore(self._floors, saved[1])
+            self._restore(self._floors, saved)
             error = internal(f"Could not persist the message: {exc}")
             for pending in batch:
                 if pending.target is not None:
@@ -533,6 +736,8 @@ class SqliteEngine(Engine):
             return
         self.commits += 1
         self._committed.update(heads)
+        self._counts.update(counts)
+        self._forget_deleted(cuts)
         self._ids_dirty = self._ids_dirty or bool(ids)
         for pending in batch:
             if pending.claim is not None:
@@ -548,110 +753,51 @@ class SqliteEngine(Engine):
 
     # -- retention ------------------------------------------------------------------------
 
-    async def _load_retained_state(self, db: aiosqlite.Connection) -> None:
-        """Floors, and the idempotency keys still inside their window (a restart keeps them)."""
-        self._floors = {str(ch): int(seq) for ch, seq in await db.execute_fetchall("SELECT channel, seq FROM floors")}
-        now = time.time_ns() // 1_000_000
-        rows = await db.execute_fetchall(
-            "SELECT channel, id, serial, expires FROM idempotency WHERE expires > ? ORDER BY expires", (now,))
-        for channel, key, serial, expires in rows:
-            self._dedup.load(str(channel), str(key), str(serial), int(expires))
-        self._ids_dirty = True
-
     async def floor(self, channel: str) -> Position:
         return Position(self._floors.get(channel, 0), self.epoch)
 
     async def trim(self, now_ms: int) -> int:
         self._dedup.expire(now_ms)
-        if self._db is None or self._closing:
+        if self._conn is None or self._closing:
             return 0
-        due = [ch for ch in self._committed if self._ttl_due(ch, now_ms)] if self.retention else []
+        due: list[tuple[str, int]] = []
+        if self.retention:
+            due = [(ch, cutoff) for ch in self._committed if (cutoff := self._ttl_due(ch, now_ms)) is not None]
         purge_ids = self._ids_dirty or len(self._dedup) > 0
         if not due and not purge_ids:
             return 0
-        removed = 0
         async with self._write_lock:
-            saved = ({ch: self._counts.get(ch) for ch in due}, {ch: self._floors.get(ch) for ch in due})
+            if self._conn is None:
+                return 0  # closed while this sweep waited for the commit in progress
+            sweep = _Sweep([(ch, cutoff, self._assigned.get(ch, 0)) for ch, cutoff in due], TRIM_BUDGET,
+                           now_ms if purge_ids else None)
+            saved = {ch: self._floors.get(ch) for ch, _ in due}
             try:
-                await self._db.execute("BEGIN IMMEDIATE")
-                for channel in due:
-                    if removed >= TRIM_BUDGET:
-                        break
-                    removed += await self._expire_channel(channel, now_ms, TRIM_BUDGET - removed)
-                if purge_ids:
-                    await self._db.execute("DELETE FROM idempotency WHERE expires <= ?", (now_ms,))
-                await self._db.execute("COMMIT")
-            except BaseException:  # cancelled too: never leave the writer connection inside a transaction
-                await self._rollback()
-                self._restore(self._counts, saved[0])
-                self._restore(self._floors, saved[1])
-                for channel in due:
-                    self._oldest.pop(channel, None)
-                raise
-        self._ids_dirty = False
-        return removed
+                await self._in_writer(partial(_sweep, self._conn, sweep, self._floors))
+            finally:  # failed or cancelled too: the sweep has ended either way, settle its outcome
+                if sweep.committed:
+                    for channel, removed in sweep.removed.items():
+                        if channel in self._counts:
+                            self._counts[channel] -= removed
+                    self._forget_deleted(sweep.cuts)
+                    self._oldest.update(sweep.oldest)
+                    self._ids_dirty = False
+                else:
+                    self._restore(self._floors, saved)
+                    for channel, _ in due:
+                        self._oldest.pop(channel, None)
+            return sweep.total
 
-    def _ttl_due(self, channel: str, now_ms: int) -> bool:
+    def _ttl_due(self, channel: str, now_ms: int) -> int | None:
+        """The channel's TTL cutoff seq, if it may still hold messages older than that."""
         cutoff = self.retention.ttl_cutoff_seq(channel, now_ms, COUNTER_LIMIT)
-        return cutoff is not None and self._oldest.get(channel, 0) < cutoff
+        return cutoff if cutoff is not None and self._oldest.get(channel, 0) < cutoff else None
 
-    async def _expire_channel(self, channel: str, now_ms: int, budget: int) -> int:
-        """Delete up to `budget` of the channel's messages older than its TTL (a long backlog of
-        expired messages goes over several sweeps, so no sweep holds up commits for long)."""
-        assert self._db is not None
-        cutoff = self.retention.ttl_cutoff_seq(channel, now_ms, COUNTER_LIMIT)
-        assert cutoff is not None
-        rows = list(await self._db.execute_fetchall(
-            "SELECT seq, idx FROM messages WHERE channel = ? AND seq < ? ORDER BY seq, idx LIMIT 1 OFFSET ?",
-            (channel, cutoff, budget - 1)))
-        if not rows:
-            rows = list(await self._db.execute_fetchall(
-                "SELECT seq, idx FROM messages WHERE channel = ? AND seq < ? ORDER BY seq DESC, idx DESC LIMIT 1",
-                (channel, cutoff)))
-        removed = await self._delete_through(channel, int(rows[0][0]), int(rows[0][1])) if rows else 0
-        first = list(await self._db.execute_fetchall(
-            "SELECT seq FROM messages WHERE channel = ? ORDER BY seq LIMIT 1", (channel,)))
-        self._oldest[channel] = int(first[0][0]) if first else self._assigned.get(channel, 0) + 1
-        return removed
-
-    async def _enforce_max_count(self, channel: str, added: int) -> None:
-        """Inside the commit: delete the oldest messages beyond the channel's count limit."""
-        assert self._db is not None
-        limit = self.retention.max_count(channel)
-        assert limit is not None
-        if channel in self._counts:
-            count = self._counts[channel] + added
-        else:
-            total = list(await self._db.execute_fetchall("SELECT COUNT(*) FROM messages WHERE channel = ?", (channel,)))
-            count = int(total[0][0])
-        if count > limit:
-            last = list(await self._db.execute_fetchall(
-                "SELECT seq, idx FROM messages WHERE channel = ? ORDER BY seq, idx LIMIT 1 OFFSET ?",
-                (channel, count - limit - 1)))
-            count -= await self._delete_through(channel, int(last[0][0]), int(last[0][1]))
-        self._counts[channel] = count
-
-    async def _delete_through(self, channel: str, seq: int, idx: int) -> int:
-        """Delete messages up to (seq, idx) inclusive, their versions, and raise the floor.
-
-        The floor is raised in memory before the delete commits: an attach that reads its
-        backlog and then checks the floor can never miss a deletion (it may, at worst, report
-        a discontinuity a moment early).
-        """
-        assert self._db is not None
-        self._floors[channel] = max(self._floors.get(channel, 0), seq)
-        cursor = await self._db.execute(
-            "DELETE FROM messages WHERE channel = ? AND (seq < ? OR (seq = ? AND idx <= ?))", (channel, seq, seq, idx))
-        removed = cursor.rowcount
-        await self._db.execute(
-            "DELETE FROM parts WHERE channel = ? AND (target_seq < ? OR (target_seq = ? AND target_idx <= ?))",
-            (channel, seq, seq, idx))
-        await self._db.execute(_UPSERT_FLOOR, (channel, self._floors[channel]))
-        for key in [k for k in self._current if k[0] == channel and seq_of_serial(k[1]) <= seq]:
-            del self._current[key]
-        if channel in self._counts:
-            self._counts[channel] -= removed
-        return removed
+    def _forget_deleted(self, cuts: dict[str, int]) -> None:
+        """Drop cached aggregates of messages retention deleted: a mutation must not find them."""
+        if cuts:
+            for key in [k for k in self._current if k[0] in cuts and seq_of_serial(k[1]) <= cuts[k[0]]]:
+                del self._current[key]
 
     @staticmethod
     def _restore(state: dict[str, int], saved: dict[str, int | None]) -> None:
@@ -660,11 +806,3 @@ class SqliteEngine(Engine):
                 state.pop(channel, None)
             else:
                 state[channel] = value
-
-    async def _rollback(self) -> None:
-        assert self._db is not None
-        try:
-            if self._db.in_transaction:
-                await self._db.execute("ROLLBACK")
-        except Exception as exc:  # noqa: BLE001 - a failed rollback must not kill the writer either
-            log.error("rollback failed: %s", exc)

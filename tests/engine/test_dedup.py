@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 import pytest
@@ -136,14 +137,15 @@ async def test_sqlite_a_failed_commit_frees_the_id_and_fails_its_waiters(tmp_pat
         engine = SqliteEngine(tmp_path / "fail.db")
         await engine.open()
         try:
-            assert engine._db is not None
-            await engine._db.execute(
-                "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.channel = 'f' BEGIN SELECT RAISE(ABORT, 'no'); END")
+            with closing(sqlite3.connect(engine.path, isolation_level=None)) as db:  # the engine's writer sees it too
+                db.execute("CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.channel = 'f'"
+                           " BEGIN SELECT RAISE(ABORT, 'no'); END")
             results = await asyncio.gather(engine.append("f", batch("f1"), 1000, idempotency_keys=["f1"]),
                                            engine.append("f", batch("f1"), 1001, idempotency_keys=["f1"]),
                                            return_exceptions=True)
             assert all(isinstance(r, AblyError) and r.code == 50000 for r in results), results
-            await engine._db.execute("DROP TRIGGER refuse")
+            with closing(sqlite3.connect(engine.path, isolation_level=None)) as db:
+                db.execute("DROP TRIGGER refuse")
             retried = await engine.append("f", batch("f1"), 1002, idempotency_keys=["f1"])
             assert [m.serial for m in await engine.history("f", ALL)] == [retried.messages[0].serial]
         finally:

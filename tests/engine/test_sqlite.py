@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from broker.engine.base import HistoryQuery, Publication
+from broker.engine.retention import RetentionPolicy, parse_rule
 from broker.engine.sqlite import SqliteEngine
 from broker.protocol.errors import AblyError
 from broker.protocol.message import Message
@@ -233,3 +235,68 @@ async def test_runs_of_appends_are_compacted_and_reads_are_unchanged(store: Path
         assert (await engine.get_message("c", original.serial)).data == expected  # type: ignore[union-attr]
         versions_read = await engine.versions("c", original.serial)
         assert versions_read[0].data == "" and versions_read[-1].data == expected
+
+
+def writer_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name.startswith("sqlite-writer")}
+
+
+async def test_writes_run_on_one_thread_that_close_ends(store: Path) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        before = writer_threads()
+        async with opened(store) as engine:
+            await asyncio.gather(*(engine.append("t", [Message(data=str(i))], 1) for i in range(100)))
+            await engine.trim(2)
+            mine = writer_threads() - before
+            assert len(mine) == 1
+        assert not any(thread.is_alive() for thread in mine)
+
+
+async def test_a_failed_commit_over_a_count_limit_puts_the_floor_back(store: Path) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        engine = SqliteEngine(store, retention=RetentionPolicy((parse_rule("max=2"),)))
+        await engine.open()
+        try:
+            kept = [await engine.append("m", [Message(data=f"k{i}")], 1000 + i) for i in range(2)]
+            with closing(sqlite3.connect(store, isolation_level=None)) as db:
+                db.execute("CREATE TRIGGER refuse BEFORE INSERT ON floors BEGIN SELECT RAISE(ABORT, 'no'); END")
+            with pytest.raises(AblyError) as failed:
+                await engine.append("m", [Message(data="lost")], 1002)
+            assert failed.value.code == 50000
+            assert await engine.floor("m") == Position.origin(engine.epoch)  # raised before the delete, then undone
+            assert [m.data for m in await engine.history("m", ALL)] == ["k0", "k1"]
+            with closing(sqlite3.connect(store, isolation_level=None)) as db:
+                db.execute("DROP TRIGGER refuse")
+            last = await engine.append("m", [Message(data="k2")], 1003)
+            assert await engine.floor("m") == kept[0].position
+            assert [m.serial for m in await engine.history("m", ALL)] == [
+                kept[1].messages[0].serial, last.messages[0].serial]
+        finally:
+            await engine.close()
+
+
+async def test_a_cancelled_sweep_still_settles_what_it_committed(store: Path) -> None:
+    """A transaction on the writer thread cannot be stopped halfway: a cancelled `trim` waits for
+    it to end, and the floor in memory then matches what the store deleted."""
+    async with asyncio.timeout(TIMEOUT):
+        engine = SqliteEngine(store, retention=RetentionPolicy((parse_rule("ttl=1s"),)))
+        await engine.open()
+        try:
+            expired = [await engine.append("e", [Message(data=f"e{i}")], 1000 + i) for i in range(3)]
+            with closing(sqlite3.connect(store, isolation_level=None)) as blocker:
+                blocker.execute("BEGIN IMMEDIATE")  # the sweep waits for the write lock
+                sweep = asyncio.create_task(engine.trim(10_000))
+                done, _ = await asyncio.wait({sweep}, timeout=0.3)
+                assert not done
+                sweep.cancel()
+                done, _ = await asyncio.wait({sweep}, timeout=0.3)
+                assert not done  # still waiting for its transaction
+                blocker.execute("ROLLBACK")
+            with pytest.raises(asyncio.CancelledError):
+                await sweep
+            assert await engine.history("e", ALL) == []
+            assert await engine.floor("e") == expired[-1].position
+        finally:
+            await engine.close()
+        async with opened(store) as reopened:
+            assert await reopened.floor("e") == expired[-1].position
