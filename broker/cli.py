@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import resource
 import secrets
 import signal
 import sys
@@ -107,6 +109,14 @@ Development key: {key}
 """
 
 
+def raise_fd_limit() -> None:
+    """Every connection is a file descriptor: use the hard limit, not the 1024 soft default."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["token"]:
@@ -125,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         key = development_key(config.db)
         config.keys = [key]
         print(snippet(key, config.host, config.port), file=sys.stderr)
+    raise_fd_limit()
     uvloop.run(serve(config, KeyStore.from_specs(config.keys)))
 
 

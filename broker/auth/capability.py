@@ -48,6 +48,9 @@ def _ops_intersection(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
     return a & b
 
 
+ALLOWED_CACHE = 1024
+
+
 class Capability:
     """An immutable resource -> operations map.
 
@@ -55,13 +58,14 @@ class Capability:
     they can never widen access.
     """
 
-    __slots__ = ("_grants", "_patterns")
+    __slots__ = ("_allowed", "_grants", "_patterns")
 
     def __init__(self, grants: Mapping[str, frozenset[str]]) -> None:
         self._grants: dict[str, frozenset[str]] = {r: ops for r, ops in grants.items() if ops}
         self._patterns: list[tuple[Pattern, frozenset[str]]] = [
             (parse_pattern(r), ops) for r, ops in self._grants.items()
         ]
+        self._allowed: dict[tuple[str, str], bool] = {}  # every publish asks again: remember answers
 
     @classmethod
     def parse(cls, value: str | Mapping[str, Any]) -> Capability:
@@ -125,10 +129,15 @@ class Capability:
         return frozenset(ops)
 
     def allows(self, channel: str, operation: str) -> bool:
-        return any(
-            (operation in granted or ALL in granted) and pattern.matches(channel)
-            for pattern, granted in self._patterns
-        )
+        key = (channel, operation)
+        answer = self._allowed.get(key)
+        if answer is None:
+            answer = any((operation in granted or ALL in granted) and pattern.matches(channel)
+                         for pattern, granted in self._patterns)
+            if len(self._allowed) >= ALLOWED_CACHE:
+                self._allowed.clear()
+            self._allowed[key] = answer
+        return answer
 
     def modes_for(self, channel: str, requested: int) -> Flag:
         """Granted ATTACH mode bits: requested (or the default set) ∩ what operations permit."""

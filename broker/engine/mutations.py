@@ -17,22 +17,26 @@ from ..protocol.serial import Position
 MUTATIONS = (MessageAction.UPDATE, MessageAction.DELETE, MessageAction.APPEND)
 
 
-def concat(base: str | bytes | None, fragment: str | bytes | None) -> str | bytes | None:
-    if fragment is None or fragment == "" or fragment == b"":
-        return base if base is not None else fragment
-    if base is None or base == "" or base == b"":
-        return fragment
-    if isinstance(base, str) and isinstance(fragment, str):
-        return base + fragment
-    if isinstance(base, bytes) and isinstance(fragment, bytes):
-        return base + fragment
-    raise AblyError(40013, 400, "An append must have the same data type (string or binary) as the message")
+def _empty(data: str | bytes | None) -> bool:
+    return data is None or data == "" or data == b""
 
 
 def check_appendable(aggregate: Message, part: Message) -> None:
-    concat(aggregate.data, part.data)
-    if part.data and aggregate.data and (part.encoding or None) != (aggregate.encoding or None):
+    """Same data type (string or binary) and encoding, checked without building the result."""
+    if _empty(part.data) or _empty(aggregate.data):
+        return
+    if isinstance(part.data, str) != isinstance(aggregate.data, str):
+        raise AblyError(40013, 400, "An append must have the same data type (string or binary) as the message")
+    if (part.encoding or None) != (aggregate.encoding or None):
         raise AblyError(40013, 400, "An append must have the same encoding as the message")
+
+
+def concat(base: str | bytes | None, fragment: str | bytes | None) -> str | bytes | None:
+    if _empty(fragment):
+        return base if base is not None else fragment
+    if _empty(base):
+        return fragment
+    return base + fragment  # type: ignore[operator]  # same type: check_appendable ran first
 
 
 def fold(aggregate: Message, part: Message) -> Message:

@@ -44,6 +44,7 @@ class AckQueue:
         self._recent: OrderedDict[int, Result] = OrderedDict()
         self._running: dict[int, list[_Slot]] = {}
         self._settled: asyncio.Event | None = None
+        self._drain_scheduled = False
 
     @property
     def running(self) -> int:
@@ -79,7 +80,9 @@ class AckQueue:
             waiting.result = result
         if not self._running and self._settled is not None:
             self._settled.set()
-        self.drain()
+        if not self._drain_scheduled:  # one ACK frame for everything a group commit finished
+            self._drain_scheduled = True
+            asyncio.get_running_loop().call_soon(self.drain)
 
     def transport_changed(self) -> None:
         """A new transport: nothing owed to the old one is sent; running work stays tracked."""
@@ -89,14 +92,15 @@ class AckQueue:
 
     async def settled(self) -> None:
         """Return once no work is running (graceful shutdown waits for it)."""
-        if not self._running:
-            return
-        if self._settled is None:
-            self._settled = asyncio.Event()
-        self._settled.clear()
-        await self._settled.wait()
+        if self._running:
+            if self._settled is None:
+                self._settled = asyncio.Event()
+            self._settled.clear()
+            await self._settled.wait()
+        self.drain()
 
     def drain(self) -> None:
+        self._drain_scheduled = False
         while self._owed and self._owed[0].result is not None:
             head = self._owed.popleft()
             result = head.result

@@ -22,6 +22,7 @@ class WireClient:
         self.fmt = fmt
         self.msg_serial = 0
         self.skipped: list[dict[str, Any]] = []
+        self.answers: dict[int, dict[str, Any]] = {}  # per-msgSerial ACK/NACK not yet asked for
 
     @classmethod
     async def open(cls, url: str, fmt: str = "json", **params: str) -> WireClient:
@@ -72,19 +73,22 @@ class WireClient:
         return serial
 
     async def ack(self, msg_serial: int) -> dict[str, Any]:
-        """The ACK or NACK covering `msg_serial`."""
-        def covers(m: dict[str, Any]) -> bool:
-            return m.get("action") in (Action.ACK, Action.NACK) and m["msgSerial"] <= msg_serial < m["msgSerial"] + m["count"]
-        for i, msg in enumerate(self.skipped):
-            if covers(msg):
-                return self.skipped.pop(i)
+        """The answer for `msg_serial`, as if it had its own ACK/NACK (one frame may cover many)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + TIMEOUT
-        while True:
+        while msg_serial not in self.answers:
             msg = await self.recv(max(0.01, deadline - loop.time()))
-            if covers(msg):
-                return msg
-            self.skipped.append(msg)
+            if msg.get("action") in (Action.ACK, Action.NACK):
+                for i in range(msg["count"]):
+                    answer = {"action": msg["action"], "msgSerial": msg["msgSerial"] + i, "count": 1}
+                    if msg["action"] == Action.ACK:
+                        answer["res"] = [msg["res"][i]]
+                    else:
+                        answer["error"] = msg["error"]
+                    self.answers[msg["msgSerial"] + i] = answer
+            else:
+                self.skipped.append(msg)
+        return self.answers.pop(msg_serial)
 
     async def close(self) -> None:
         await self.ws.close()
