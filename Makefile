@@ -23,5 +23,8 @@ run: $(STAMP)
 test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+bench: $(STAMP)
+	$(PY) -m benchmarks.fanout $(ARGS)
+
 clean:
 	rm -rf $(VENV) tests/interop/node_modules

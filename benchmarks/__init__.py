@@ -1,0 +1,1 @@
+"""Benchmarks for Tether: load generators and scenarios, run with `python -m benchmarks.<name>`."""
