@@ -38,6 +38,26 @@ def normalise_data(data: Any, encoding: str | None, fmt: Format) -> tuple[str | 
     raise AblyError(40013, 400, f"Unsupported data type {type(data).__name__}")
 
 
+def wire_data(data: str | bytes | None, encoding: str | None, fmt: Format) -> tuple[str | bytes | None, str | None]:
+    """Binary goes to JSON clients as base64 (with `base64` appended), to msgpack ones as bin."""
+    if isinstance(data, bytes) and fmt is Format.JSON:
+        return base64.b64encode(data).decode(), f"{encoding}/base64" if encoding else "base64"
+    return data, encoding
+
+
+def payload_size(data: str | bytes | None, client_id: str | None, extras: dict[str, Any] | None,
+                 name: str | None = None) -> int:
+    """Ably's message size: name + clientId + JSON extras + data."""
+    size = data_size(data)
+    if name:
+        size += len(name.encode())
+    if client_id:
+        size += len(client_id.encode())
+    if extras is not None:
+        size += len(dumps_json(extras).encode())
+    return size
+
+
 def data_size(data: str | bytes | None) -> int:
     if data is None:
         return 0
@@ -94,11 +114,7 @@ class Message:
             out["id"] = self.id
         if self.name is not None:
             out["name"] = self.name
-        encoding = self.encoding
-        data = self.data
-        if isinstance(data, bytes) and fmt is Format.JSON:
-            data = base64.b64encode(data).decode()
-            encoding = f"{encoding}/base64" if encoding else "base64"
+        data, encoding = wire_data(self.data, self.encoding, fmt)
         if data is not None:
             out["data"] = data
         if encoding:
@@ -120,15 +136,7 @@ class Message:
 
     @property
     def size(self) -> int:
-        """Ably's message size: name + clientId + JSON extras + data."""
-        size = data_size(self.data)
-        if self.name:
-            size += len(self.name.encode())
-        if self.client_id:
-            size += len(self.client_id.encode())
-        if self.extras is not None:
-            size += len(dumps_json(self.extras).encode())
-        return size
+        return payload_size(self.data, self.client_id, self.extras, self.name)
 
     def copy(self, **changes: Any) -> Message:
         return replace(self, **changes)

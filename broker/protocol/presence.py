@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .actions import PresenceAction
 from .errors import AblyError
-from .message import Message, data_size, normalise_data
-from .wire import Format, as_int, as_str, dumps_json
+from .message import Message, normalise_data, payload_size, wire_data
+from .wire import Format, as_int, as_str
 
 CLIENT_ACTIONS = frozenset({PresenceAction.ENTER, PresenceAction.UPDATE, PresenceAction.LEAVE})
 
@@ -63,10 +62,7 @@ class PresenceMessage:
             out["clientId"] = self.client_id
         if self.connection_id is not None:
             out["connectionId"] = self.connection_id
-        data, encoding = self.data, self.encoding
-        if isinstance(data, bytes) and fmt is Format.JSON:
-            data = base64.b64encode(data).decode()
-            encoding = f"{encoding}/base64" if encoding else "base64"
+        data, encoding = wire_data(self.data, self.encoding, fmt)
         if data is not None:
             out["data"] = data
         if encoding:
@@ -80,12 +76,7 @@ class PresenceMessage:
     @property
     def size(self) -> int:
         """Counted like a Message: clientId + JSON extras + data."""
-        size = data_size(self.data)
-        if self.client_id:
-            size += len(self.client_id.encode())
-        if self.extras is not None:
-            size += len(dumps_json(self.extras).encode())
-        return size
+        return payload_size(self.data, self.client_id, self.extras)
 
     def to_message(self) -> Message:
         """The log form: engines keep presence history in the same shape as messages."""
