@@ -94,6 +94,32 @@ async def subscribe_and_attach(channel: SessionChannel, listener: Callable[[Mess
                        f"unable to subscribe and attach channel; {exc.message}", exc) from exc
 
 
+class ChannelSession:
+    """What client and agent sessions share: a single-flight subscribe-then-attach."""
+
+    channel: SessionChannel
+    _closed: bool
+    _guard: ConnectGuard
+    _emitter: Emitter
+    _unsubscribe: Callable[[], None] | None
+
+    def _on_message(self, message: Message) -> None:
+        raise NotImplementedError
+
+    async def _connect(self) -> None:
+        if self._closed:
+            raise AitError(ErrorCode.SESSION_CLOSED, 400, "unable to connect; session is closed")
+
+        async def attempt() -> None:
+            try:
+                self._unsubscribe = await subscribe_and_attach(self.channel, self._on_message)
+            except AitError as exc:
+                self._emitter.emit("error", exc)
+                raise
+
+        await self._guard.connect(attempt)
+
+
 def _wire_only(item: Event) -> bool:
     kind = item.get("kind")
     return kind != "user-message" and (kind == "regenerate" or item.get("codecMessageId") is not None)
@@ -135,7 +161,7 @@ class ClientRun(BaseRun):
         return Invocation(self.input_event_id, self._session.channel.name)
 
 
-class ClientSession:
+class ClientSession(ChannelSession):
     """JS `ClientSession`. `async with ClientSession(...)` connects on entry and closes on exit."""
 
     def __init__(self, channel: SessionChannel, codec: Codec[Any, Any], *, history_page_size: int = PAGE_SIZE,
@@ -187,17 +213,7 @@ class ClientSession:
 
     async def connect(self) -> None:
         """Subscribe (unfiltered) then attach; idempotent. Loads no history: call `view.load_older(n)`."""
-        if self._closed:
-            raise AitError(ErrorCode.SESSION_CLOSED, 400, "unable to connect; session is closed")
-
-        async def attempt() -> None:
-            try:
-                self._unsubscribe = await subscribe_and_attach(self.channel, self._on_message)
-            except AitError as exc:
-                self._emitter.emit("error", exc)
-                raise
-
-        await self._guard.connect(attempt)
+        await self._connect()
 
     def create_view(self) -> ClientView:
         """Another view over the same tree, with its own selections and paging window."""

@@ -23,10 +23,10 @@ from ..applier import WireApplier
 from ..branches import LeafBranchSource
 from ..channel import SessionChannel, SessionPresence
 from ..client_session import (
+    ChannelSession,
     ConnectGuard,
     continuity_error,
     continuity_lost,
-    subscribe_and_attach,
 )
 from ..emitter import Emitter
 from ..headers import new_id
@@ -310,7 +310,7 @@ class AgentRun(BaseRun):
         return self._owner
 
 
-class AgentSession:
+class AgentSession(ChannelSession):
     """JS `AgentSession`. `async with AgentSession(...)` connects, and detaches on exit."""
 
     def __init__(self, channel: SessionChannel, codec: Codec[Any, Any], *, history_page_size: int = PAGE_SIZE,
@@ -357,17 +357,7 @@ class AgentSession:
 
     async def connect(self) -> None:
         """Subscribe (unfiltered: every message folds, cancels get routed) and attach."""
-        if self._closed:
-            raise AitError(ErrorCode.SESSION_CLOSED, 400, "unable to connect; session is closed")
-
-        async def attempt() -> None:
-            try:
-                self._unsubscribe = await subscribe_and_attach(self.channel, self._on_message)
-            except AitError as exc:
-                self._emitter.emit("error", exc)
-                raise
-
-        await self._guard.connect(attempt)
+        await self._connect()
 
     def on(self, event: str, handler: Callable[[Any], None]) -> Callable[[], None]:
         if self._closed:
