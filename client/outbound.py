@@ -8,7 +8,7 @@ from typing import Any
 
 from .encoding import message_size
 from .errors import AblyError
-from .types import Data, Message, MessageAction
+from .types import Data, Message, MessageAction, MessageOperation, UpdateDeleteResult
 
 
 def to_messages(name_or_messages: str | Message | Sequence[Message] | None, data: Data = None,
@@ -47,3 +47,25 @@ def mutation(message: Message, action: MessageAction) -> Message:
         raise AblyError(40003, 400, "The message to update, delete or append to needs its serial")
     return replace(message, action=action, id=None, timestamp=None, connection_id=None, version=None,
                    annotations=None)
+
+
+class MessageMutations:
+    """update/delete/append, the same on REST and realtime channels; each sends via `_mutate`."""
+
+    async def _mutate(self, message: Message, action: MessageAction, operation: MessageOperation | None,
+                      params: dict[str, str] | None) -> UpdateDeleteResult:
+        raise NotImplementedError
+
+    async def update_message(self, message: Message, operation: MessageOperation | None = None, *,
+                             params: dict[str, str] | None = None) -> UpdateDeleteResult:
+        """New version of `message.serial` with the name, data and extras given (others are kept)."""
+        return await self._mutate(message, MessageAction.UPDATE, operation, params)
+
+    async def delete_message(self, message: Message, operation: MessageOperation | None = None, *,
+                             params: dict[str, str] | None = None) -> UpdateDeleteResult:
+        return await self._mutate(message, MessageAction.DELETE, operation, params)
+
+    async def append_message(self, message: Message, operation: MessageOperation | None = None, *,
+                             params: dict[str, str] | None = None) -> UpdateDeleteResult:
+        """Append `message.data` to `message.serial`; pass `extras` too or they are replaced."""
+        return await self._mutate(message, MessageAction.APPEND, operation, params)

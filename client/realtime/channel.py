@@ -12,7 +12,7 @@ from broker.protocol.actions import Action, Flag
 from ..encoding import message_from_wire, message_to_wire
 from ..errors import AblyError, connection_closed, connection_suspended, timed_out
 from ..events import EventEmitter, EventStream, Listener
-from ..outbound import check_size, mutation, to_messages
+from ..outbound import MessageMutations, check_size, mutation, to_messages
 from ..types import (
     ChannelEvent,
     ChannelState,
@@ -54,7 +54,7 @@ def _channel_error(pm: dict[str, Any]) -> AblyError | None:
     return AblyError.from_wire(error) if error else None
 
 
-class RealtimeChannel:
+class RealtimeChannel(MessageMutations):
     """`client.channels.get(name)`: one channel's attachment, messages and presence."""
 
     def __init__(self, client: Realtime, name: str, params: Mapping[str, str] | None,
@@ -371,20 +371,6 @@ class RealtimeChannel:
             frame["params"] = params
         serials = await self._connection.send_acked(frame, bundle_size=None if params else size)
         return PublishResult(serials or [None] * len(messages))
-
-    async def update_message(self, message: Message, operation: MessageOperation | None = None, *,
-                             params: dict[str, str] | None = None) -> UpdateDeleteResult:
-        """New version of `message.serial` with the name, data and extras given (others are kept)."""
-        return await self._mutate(message, MessageAction.UPDATE, operation, params)
-
-    async def delete_message(self, message: Message, operation: MessageOperation | None = None, *,
-                             params: dict[str, str] | None = None) -> UpdateDeleteResult:
-        return await self._mutate(message, MessageAction.DELETE, operation, params)
-
-    async def append_message(self, message: Message, operation: MessageOperation | None = None, *,
-                             params: dict[str, str] | None = None) -> UpdateDeleteResult:
-        """Append `message.data` to `message.serial`; pass `extras` too or they are replaced."""
-        return await self._mutate(message, MessageAction.APPEND, operation, params)
 
     async def _mutate(self, message: Message, action: MessageAction, operation: MessageOperation | None,
                       params: dict[str, str] | None) -> UpdateDeleteResult:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from ..encoding import message_from_wire, message_to_wire, presence_from_wire
 from ..errors import AblyError
-from ..outbound import check_size, mutation, to_messages
+from ..outbound import MessageMutations, check_size, mutation, to_messages
 from ..types import (
     Data,
     Message,
@@ -63,7 +63,7 @@ class RestPresence:
                                                    presence_from_wire)
 
 
-class RestChannel:
+class RestChannel(MessageMutations):
     def __init__(self, rest: Rest, name: str) -> None:
         self._rest = rest
         self.name = name
@@ -107,20 +107,6 @@ class RestChannel:
                                    limit: int = 100) -> PaginatedResult[Message]:
         return await self._rest.paginated(f"{self.path}/messages/{quote(serial, safe='')}/versions",
                                           {"direction": direction, "limit": limit}, message_from_wire)
-
-    async def update_message(self, message: Message, operation: MessageOperation | None = None, *,
-                             params: dict[str, str] | None = None) -> UpdateDeleteResult:
-        """Replace the name, data and extras given in `message` (the rest are kept)."""
-        return await self._mutate(message, MessageAction.UPDATE, operation, params)
-
-    async def delete_message(self, message: Message, operation: MessageOperation | None = None, *,
-                             params: dict[str, str] | None = None) -> UpdateDeleteResult:
-        return await self._mutate(message, MessageAction.DELETE, operation, params)
-
-    async def append_message(self, message: Message, operation: MessageOperation | None = None, *,
-                             params: dict[str, str] | None = None) -> UpdateDeleteResult:
-        """Append `message.data` to the stored data; send `extras` too or they are replaced."""
-        return await self._mutate(message, MessageAction.APPEND, operation, params)
 
     async def _mutate(self, message: Message, action: MessageAction, operation: MessageOperation | None,
                       params: dict[str, str] | None) -> UpdateDeleteResult:
