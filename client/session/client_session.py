@@ -119,6 +119,14 @@ class ChannelSession:
 
         await self._guard.connect(attempt)
 
+    async def _detach(self) -> None:
+        """On close: leave the channel if connect() ever tried to attach it."""
+        if self._guard.attempted:
+            try:
+                await self.channel.detach()
+            except AblyError:
+                log.debug("detach failed", exc_info=True)
+
 
 def _wire_only(item: Event) -> bool:
     kind = item.get("kind")
@@ -265,11 +273,7 @@ class ClientSession(ChannelSession):
             await self._encoder.close()
         except AblyError:
             log.debug("encoder close failed", exc_info=True)
-        if self._guard.attempted:
-            try:
-                await self.channel.detach()
-            except AblyError:
-                log.debug("detach failed", exc_info=True)
+        await self._detach()
 
     # --- inbound -------------------------------------------------------------------------
 

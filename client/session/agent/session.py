@@ -407,11 +407,7 @@ class AgentSession(ChannelSession):
         self._runs.close()
         for task in list(self._cancel_tasks):
             task.cancel()
-        if self._guard.attempted:
-            try:
-                await self.channel.detach()
-            except AblyError:
-                log.debug("detach failed", exc_info=True)
+        await self._detach()
 
     # --- inbound -------------------------------------------------------------------------
 
