@@ -488,8 +488,8 @@ class SqliteEngine(Engine):
             return None
         if position.epoch != self.epoch:
             return None
-        rows = await self._reader.execute_fetchall(
-            "SELECT body FROM messages WHERE channel = ? AND seq = ? AND idx = ?", (channel, position.seq, index))
+        rows = list(await self._reader.execute_fetchall(
+            "SELECT body FROM messages WHERE channel = ? AND seq = ? AND idx = ?", (channel, position.seq, index)))
         if not rows:
             return None
         return (await self._fold_parts(channel, [unpack_message(rows[0][0])], None))[0]
@@ -596,8 +596,8 @@ class SqliteEngine(Engine):
             position, index = parse_serial(serial)
         except AblyError:
             return []
-        rows = await self._reader.execute_fetchall(
-            "SELECT body FROM messages WHERE channel = ? AND seq = ? AND idx = ?", (channel, position.seq, index))
+        rows = list(await self._reader.execute_fetchall(
+            "SELECT body FROM messages WHERE channel = ? AND seq = ? AND idx = ?", (channel, position.seq, index)))
         if not rows:
             return []
         parts = await self._reader.execute_fetchall(
@@ -622,8 +622,8 @@ class SqliteEngine(Engine):
             messages[key] = message
             latest.setdefault(key, key[0])
         for tseq, tidx in [k for k in latest if k not in messages]:
-            rows = await self._reader.execute_fetchall(
-                "SELECT body FROM messages WHERE channel = ? AND seq = ? AND idx = ?", (channel, tseq, tidx))
+            rows = list(await self._reader.execute_fetchall(
+                "SELECT body FROM messages WHERE channel = ? AND seq = ? AND idx = ?", (channel, tseq, tidx)))
             if rows:
                 messages[(tseq, tidx)] = unpack_message(rows[0][0])
         ordered = sorted((pos, key) for key, pos in latest.items() if key in messages)

@@ -152,7 +152,7 @@ class WebSocketSession:
 
     def _frame(self, event: Frame) -> None:
         if event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-            self._fragments.append(event.data)
+            self._fragments.append(bytes(event.data))
             if not event.fin:
                 return
             data = b"".join(self._fragments)
