@@ -106,6 +106,14 @@ class ChannelSession:
     def _on_message(self, message: Message) -> None:
         raise NotImplementedError
 
+    async def __aenter__(self) -> Self:
+        await self._connect()
+        return self
+
+    @property
+    def presence(self) -> SessionPresence:
+        return self.channel.presence
+
     async def _connect(self) -> None:
         if self._closed:
             raise AitError(ErrorCode.SESSION_CLOSED, 400, "unable to connect; session is closed")
@@ -199,16 +207,9 @@ class ClientSession(ChannelSession):
         from .adapter import RealtimeSessionChannel
         return cls(RealtimeSessionChannel(client, channel_name, codec.adapter_tag), codec, **options)
 
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    @property
-    def presence(self) -> SessionPresence:
-        return self.channel.presence
 
 
     @property

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterable, Callable
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from ...codec import headers as h
 from ...codec.errors import AitError, ErrorCode, ably_cause
@@ -21,7 +21,7 @@ from ...errors import AblyError
 from ...types import ChannelStateChange, Message
 from ..applier import WireApplier
 from ..branches import LeafBranchSource
-from ..channel import SessionChannel, SessionPresence
+from ..channel import SessionChannel
 from ..client_session import (
     ChannelSession,
     ConnectGuard,
@@ -343,16 +343,9 @@ class AgentSession(ChannelSession):
         self._applier = WireApplier(self.tree, self.codec.create_decoder())
         self._hydrator = HistoryHydrator(self.channel, self._applier, self._page_size)
 
-    async def __aenter__(self) -> Self:
-        await self.connect()
-        return self
-
     async def __aexit__(self, *exc: object) -> None:
         await self.detach()
 
-    @property
-    def presence(self) -> SessionPresence:
-        return self.channel.presence
 
 
     async def connect(self) -> None:
