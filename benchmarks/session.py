@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from client import Message, PublishResult, Realtime, Timeouts, UpdateDeleteResult
 from client.codec import EncoderOptions, WriteOptions, ui_message_codec
 from client.codec import headers as h
@@ -101,9 +103,10 @@ async def worker(port: int, first: int, count: int) -> None:
     for i, session in enumerate(sessions):
         watch(i, session)
     print(json.dumps({"ready": True}), flush=True)
+    cpu = time.process_time()
     async with asyncio.timeout(LIMIT):
         await asyncio.gather(*(e.wait() for e in done))
-    print(json.dumps({"seen": seen}), flush=True)
+    print(json.dumps({"seen": seen, "cpu_s": time.process_time() - cpu}), flush=True)
     for session in sessions:
         await session.close()
     await asyncio.gather(*(c.close() for c in clients))
@@ -156,10 +159,13 @@ async def stream_scenario(broker: BrokerProcess, sessions: int, workers: int, to
                 await run.end(result.reason)
             await agent.detach()
         seen: list[list[list[int]]] = []
+        cpu = 0.0
         async with asyncio.timeout(LIMIT):
             for p in procs:
                 assert p.stdout is not None
-                seen.extend(json.loads(await p.stdout.readline())["seen"])
+                report = json.loads(await p.stdout.readline())
+                seen.extend(report["seen"])
+                cpu += report["cpu_s"]
                 await p.wait()
     finally:
         for p in procs:
@@ -171,7 +177,7 @@ async def stream_scenario(broker: BrokerProcess, sessions: int, workers: int, to
     last = max(t for s in seen for _, t in s)
     return {"sessions": sessions, "tokens": tokens, "rate": rate, "delivered": delivered,
             "expected": sessions * tokens, "tokens_per_s": delivered / ((last - written[0]) / 1e9),
-            "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies)}
+            "cpu_us_per_token": cpu / delivered * 1e6, "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies)}
 
 
 # --- scenario: late joiner -------------------------------------------------------------------
@@ -284,7 +290,7 @@ async def main(args: argparse.Namespace) -> None:
                 broker.stop()
             print(f"stream: {result['sessions']} sessions x {result['tokens']} tokens at "
                   f"{result['rate'] or 'max'} tok/s: delivered {result['delivered']}/{result['expected']}, "
-                  f"{result['tokens_per_s']:.0f} tokens/s; latency p50 {result['p50_ms']:.2f} ms, "
+                  f"{result['tokens_per_s']:.0f} tokens/s, client CPU {result['cpu_us_per_token']:.0f} µs/token/session; latency p50 {result['p50_ms']:.2f} ms, "
                   f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms")
         if "late" in wanted:
             broker = BrokerProcess(db=Path(tmp) / "late.db", engine=args.engine, keys=[KEY]).start()
@@ -313,6 +319,6 @@ def parse() -> argparse.Namespace:
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--worker":
-        asyncio.run(worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+        uvloop.run(worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
     else:
-        asyncio.run(main(parse()))
+        uvloop.run(main(parse()))
