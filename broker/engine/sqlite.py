@@ -7,13 +7,17 @@ appenders: an append never returns before its commit. With WAL and synchronous=N
 committed transaction is in the WAL file, so it survives `kill -9` of the process; an OS crash
 or power cut may still lose the commits made since the WAL was last synced.
 
-All writing happens on one dedicated thread that owns a plain `sqlite3` connection (created
-there, used only there): a group commit, with its mutation parts, run folds, idempotency ids,
-channel heads and count retention, is one call into that thread running BEGIN IMMEDIATE …
-COMMIT, and so is a TTL sweep. ACK latency is commit latency, and every call into another
-thread is a round trip through the event loop: a transaction makes one, not one per statement
-as it would through aiosqlite. The thread computes, the event loop keeps the engine's state;
-the only engine state the thread writes is `_floors` (see `_delete_through`). Reads stay on an
+All writing goes through one plain `sqlite3` connection: a group commit, with its mutation
+parts, run folds, idempotency ids, channel heads and count retention, is one call running
+BEGIN IMMEDIATE … COMMIT, and so is a TTL sweep. ACK and delivery latency is commit latency.
+A small commit (a quiet channel, a token stream) costs less than handing it to another thread
+and back — two wake-ups that on a busy machine each wait for a core — so it runs inline on the
+event loop; a large one (a busy broker, where group commits grow) goes to a dedicated writer
+thread, so the loop keeps reading while SQLite writes. Commits are serialised by the writer
+task and `_write_lock` whichever side runs them. WAL checkpoints, the one part of a commit
+that can fsync, never run inline: auto-checkpointing is off and the writer thread checkpoints
+every CHECKPOINT_PAGES written. The event loop keeps the engine's state; the only engine
+state a commit writes is `_floors` (see `_delete_through`). Reads stay on an
 aiosqlite connection (its own thread): they are not on the publish path, under WAL they run
 alongside a commit, and a slow history query cannot hold up an ACK.
 
@@ -101,6 +105,8 @@ _INSERT_MESSAGE = "INSERT INTO messages (channel, seq, idx, body) VALUES (?, ?, 
 _INSERT_PART = "INSERT INTO parts (channel, vseq, first_vseq, target_seq, target_idx, body) VALUES (?, ?, ?, ?, ?, ?)"
 _DELETE_RUN = "DELETE FROM parts WHERE channel = ? AND target_seq = ? AND target_idx = ? AND vseq BETWEEN ? AND ?"
 FOLD_EVERY = 64
+INLINE_ROWS = 16  # a commit of at most this many rows runs on the event loop (see the module doc)
+CHECKPOINT_PAGES = 1000  # SQLite's own auto-checkpoint threshold, on the writer thread instead
 CACHE_LIMIT = 10_000
 _UPSERT_CHANNEL = (
     "INSERT INTO channels (name, last_seq) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq"
@@ -176,10 +182,10 @@ class _Pending:
     fold: tuple[str, int, int, int, int, bytes] | None = None
 
 
-# -- the writer thread -------------------------------------------------------------------
-# Plain functions run on the writer thread, on its own connection. They take what they need
-# from the event loop as arguments and hand back what it must apply, so the engine's state is
-# only touched by the loop (the floors aside, see `_delete_through`).
+# -- writing ----------------------------------------------------------------------------
+# Plain functions on the writer connection, run inline or on the writer thread. They take what
+# they need as arguments and hand back what the loop must apply, so the engine's state is only
+# touched by the loop (the floors aside, see `_delete_through`).
 
 Row = tuple[str, int, int, bytes]
 PartRow = tuple[str, int, int, int, int, bytes]
@@ -222,10 +228,22 @@ class _Sweep:
     committed: bool = False
 
 
+class _Busy(sqlite3.OperationalError):
+    """The store's write lock is held by another connection (a tool, a backup)."""
+
+
 @contextmanager
 def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction that is committed, or rolled back whatever ended it."""
-    conn.execute("BEGIN IMMEDIATE")
+    """A write transaction that is committed, or rolled back whatever ended it.
+
+    Raises `_Busy` if another connection holds the write lock past the busy timeout (zero
+    inline): nothing was written, so the caller may try again where waiting is allowed."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+            raise _Busy(str(exc)) from exc
+        raise
     try:
         yield
         conn.execute("COMMIT")
@@ -240,11 +258,12 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
 
 def _open_store(path: Path, busy_timeout_ms: int, epoch: str, now_ms: int) -> tuple[sqlite3.Connection, _Stored]:
     """Connect the writer, create the schema if new, and read what the engine keeps in memory."""
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # serialised by the engine
     try:
-        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")  # opening may wait; commits say (`_waiting`)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
         with _immediate(conn):
             for statement in _SCHEMA:
                 conn.execute(statement)
@@ -255,6 +274,7 @@ def _open_store(path: Path, busy_timeout_ms: int, epoch: str, now_ms: int) -> tu
         floors = {str(ch): int(seq) for ch, seq in conn.execute("SELECT channel, seq FROM floors")}
         ids = [(str(ch), str(key), str(serial), int(expires)) for ch, key, serial, expires in conn.execute(
             "SELECT channel, id, serial, expires FROM idempotency WHERE expires > ? ORDER BY expires", (now_ms,))]
+        conn.execute("PRAGMA busy_timeout=0")
     except BaseException:
         conn.close()
         raise
@@ -290,6 +310,20 @@ def _write_batch(conn: sqlite3.Connection, batch: _Batch,
                 cuts[channel] = int(seq)
             counts[channel] = count
     return counts, cuts
+
+
+def _waiting(conn: sqlite3.Connection, busy_timeout_ms: int, call: Callable[[], T]) -> T:
+    """Run `call` on the writer thread, where waiting for another connection's lock is fine."""
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    try:
+        return call()
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy the WAL into the database without waiting for readers (PASSIVE)."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _sweep(conn: sqlite3.Connection, sweep: _Sweep, floors: dict[str, int]) -> None:
@@ -337,7 +371,8 @@ def _delete_through(conn: sqlite3.Connection, channel: str, seq: int, idx: int, 
 
 
 class SqliteEngine(Engine):
-    """`epoch` is known after `open()`; `commits` counts committed transactions (group commit)."""
+    """`epoch` is known after `open()`; `commits` counts committed transactions (group commit),
+    `checkpoints` the WAL checkpoints run."""
 
     def __init__(self, path: str | Path, busy_timeout_ms: int = 5000, *, retention: RetentionPolicy | None = None,
                  dedup_window_ms: int = DEFAULT_WINDOW_MS) -> None:
@@ -348,6 +383,7 @@ class SqliteEngine(Engine):
         self.busy_timeout_ms = busy_timeout_ms
         self.epoch = ""
         self.commits = 0
+        self.checkpoints = 0
         self._assigned: dict[str, int] = {}
         self._committed: dict[str, int] = {}
         self._queue: list[_Pending] = []
@@ -371,6 +407,7 @@ class SqliteEngine(Engine):
         self._oldest: dict[str, int] = {}  # lowest stored seq (a lower bound), for channels with a TTL
         self._in_flight: list[_Pending] = []
         self._write_lock = asyncio.Lock()
+        self._unchecked_pages = 0  # an estimate of the pages written since the last checkpoint
 
     async def open(self) -> None:
         self._lock_store()
@@ -690,6 +727,9 @@ class SqliteEngine(Engine):
             self._in_flight = batch
             async with self._write_lock:
                 await self._commit(batch)
+                if self._unchecked_pages >= CHECKPOINT_PAGES:
+                    self._unchecked_pages = 0
+                    await self._checkpoint()
             self._in_flight = []
 
     async def _commit(self, batch: list[_Pending]) -> None:
@@ -718,9 +758,13 @@ class SqliteEngine(Engine):
                 if limit is not None:
                     limits[channel] = (count, self._counts.get(channel), limit)
         saved = {channel: self._floors.get(channel) for channel in limits}
+        write = partial(_write_batch, self._conn, _Batch(rows, parts, folds, ids, list(heads.items()), limits),
+                        self._floors)
+        # Each row touches a leaf of its table and of an index or two; heads and folds a few more.
+        self._unchecked_pages += 2 * (len(rows) + len(parts) + len(ids)) + len(heads) + 2 * len(folds) + 1
         try:
-            counts, cuts = await self._in_writer(partial(
-                _write_batch, self._conn, _Batch(rows, parts, folds, ids, list(heads.items()), limits), self._floors))
+            counts, cuts = await self._write(write, inline=len(rows) + len(parts) + len(ids) <= INLINE_ROWS
+                                             and not limits)
         except Exception as exc:  # noqa: BLE001 - whatever broke the commit fails this batch, not the writer
             log.error("commit of %d publications failed: %s", len(batch), exc)
             self._restore(self._floors, saved)
@@ -751,6 +795,24 @@ class SqliteEngine(Engine):
             if not pending.future.done():
                 pending.future.set_result(pending.publication)
 
+    async def _write(self, call: Callable[[], T], *, inline: bool) -> T:
+        """Run a write transaction inline if asked and the lock is free at once, else on the thread."""
+        assert self._conn is not None
+        if inline:
+            try:
+                return call()
+            except _Busy:
+                pass
+        return await self._in_writer(partial(_waiting, self._conn, self.busy_timeout_ms, call))
+
+    async def _checkpoint(self) -> None:
+        assert self._conn is not None
+        try:
+            await self._in_writer(partial(_checkpoint, self._conn))
+            self.checkpoints += 1
+        except sqlite3.Error as exc:  # the WAL only grows until the next one succeeds
+            log.warning("WAL checkpoint failed: %s", exc)
+
     # -- retention ------------------------------------------------------------------------
 
     async def floor(self, channel: str) -> Position:
@@ -773,7 +835,7 @@ class SqliteEngine(Engine):
                            now_ms if purge_ids else None)
             saved = {ch: self._floors.get(ch) for ch, _ in due}
             try:
-                await self._in_writer(partial(_sweep, self._conn, sweep, self._floors))
+                await self._write(partial(_sweep, self._conn, sweep, self._floors), inline=False)
             finally:  # failed or cancelled too: the sweep has ended either way, settle its outcome
                 if sweep.committed:
                     for channel, removed in sweep.removed.items():

@@ -143,6 +143,18 @@ async def test_group_commit_batches_concurrent_appends(store: Path) -> None:
             assert len(await engine.history("g", ALL)) == 1005
 
 
+async def test_the_wal_is_checkpointed_off_the_event_loop_while_writing(store: Path) -> None:
+    # Small commits run inline with auto-checkpointing off; without the engine's own checkpoints
+    # these 1,500 commits leave a WAL of ~16 MB (measured), with them it stays near 4 MB.
+    async with asyncio.timeout(TIMEOUT):
+        async with opened(store) as engine:
+            for _ in range(1500):
+                await engine.append("w", [Message(data="x" * 100)], 1)
+            assert engine.checkpoints >= 3
+            assert os.path.getsize(f"{store}-wal") < 8 * 2**20
+            assert len(await engine.history("w", HistoryQuery(limit=1000))) == 1000
+
+
 async def test_append_returns_only_after_commit_and_head_ignores_uncommitted(store: Path) -> None:
     async with asyncio.timeout(TIMEOUT):
         async with opened(store) as engine:
