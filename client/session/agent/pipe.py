@@ -29,23 +29,29 @@ async def pipe_stream(source: AsyncIterable[Event], encoder: Encoder, signal: Ab
                       on_cancelled: OnCancelled | None = None,
                       before_first_write: Callable[[], Awaitable[None]] | None = None) -> StreamResult:
     """Publish each event until the source ends ("complete"), raises ("error") or the signal fires
-    ("cancelled": `on_cancelled` may write final outputs, then open streams close as cancelled)."""
+    ("cancelled": `on_cancelled` may write final outputs, then open streams close as cancelled).
+
+    The source is read in this task, so a token goes out in the same step that produced it (a
+    read task per token cost two turns of the loop, and whatever else was ready ran between the
+    model's yield and the publish). An abort while waiting for the source cancels that wait; an
+    abort during a publish lets the publish finish."""
     iterator = aiter(source)
-    aborted = asyncio.ensure_future(signal.wait()) if signal is not None else None
+    task = asyncio.current_task()
+    reading = interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        if reading and task is not None and not interrupted:
+            interrupted = True
+            task.cancel()
+
+    remove = signal.add_listener(interrupt) if signal is not None else None
     first = True
     reason: str = "complete"
     error: BaseException | None = None
     try:
         while True:
-            read = asyncio.ensure_future(anext(iterator))
-            waiting = {read} if aborted is None else {read, aborted}
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if not read.done():
-                read.cancel()
-                try:
-                    await read
-                except (Exception, asyncio.CancelledError):  # the abandoned read's outcome is moot
-                    log.debug("the source's pending read ended on cancel", exc_info=True)
+            if signal is not None and signal.aborted:
                 reason = "cancelled"
                 if on_cancelled is not None:
                     outcome = on_cancelled(encoder.publish_output)
@@ -53,12 +59,25 @@ async def pipe_stream(source: AsyncIterable[Event], encoder: Encoder, signal: Ab
                         await outcome
                 await encoder.cancel_streams()
                 break
+            reading = True
             try:
-                value = read.result()
+                value = await anext(iterator)
             except StopAsyncIteration:
-                await encoder.cancel_streams()
-                await encoder.close()
-                break
+                if not interrupted:
+                    await encoder.cancel_streams()
+                    await encoder.close()
+                    break
+            except (Exception, asyncio.CancelledError):
+                if not interrupted:
+                    raise
+                log.debug("the source's read ended on cancel", exc_info=True)  # its outcome is moot
+            finally:
+                reading = False
+            if interrupted:  # the read was cut short (or its value came too late): the top of the loop cancels
+                interrupted = False
+                if task is not None:
+                    task.uncancel()
+                continue
             if first:
                 first = False
                 if before_first_write is not None:
@@ -72,7 +91,7 @@ async def pipe_stream(source: AsyncIterable[Event], encoder: Encoder, signal: Ab
         except Exception:
             log.debug("encoder close after error failed", exc_info=True)
     finally:
-        if aborted is not None and not aborted.done():
-            aborted.cancel()
+        if remove is not None:
+            remove()
         await _close(iterator)
     return StreamResult(reason, error)  # type: ignore[arg-type]
