@@ -195,8 +195,9 @@ class EventEmitter(Generic[V]):
                 spent.append(delivery)
         if spent:
             self._deliveries = [d for d in self._deliveries if d not in spent]
-        for stream in list(self._streams):
-            stream._push(value)
+        if self._streams:  # iterating a WeakSet costs more than a delivery
+            for stream in list(self._streams):
+                stream._push(value)
 
     def emit_many(self, values: list[V]) -> None:
         """Deliver a batch: each listener gets each value, in order (one pass per listener)."""
@@ -209,9 +210,10 @@ class EventEmitter(Generic[V]):
             for value in values:
                 if predicate is None or predicate(value):
                     delivery(value)
-        for stream in list(self._streams):
-            for value in values:
-                stream._push(value)
+        if self._streams:
+            for stream in list(self._streams):
+                for value in values:
+                    stream._push(value)
 
     def end_streams(self, error: AblyError | None = None) -> None:
         for stream in list(self._streams):

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable
-from functools import cache
 from typing import Any, cast
 
 from websockets.client import ClientProtocol
@@ -20,6 +18,7 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from ..errors import AblyError, disconnected
+from ..tls import tls_context
 from ..wire import Format, pack, unpack
 
 log = logging.getLogger(__name__)
@@ -28,12 +27,6 @@ MAX_FRAME = 64 * 1024 * 1024
 CLOSE_TIMEOUT = 1.0  # how long a polite close may wait for the server's side
 
 Handler = Callable[[dict[str, Any]], None]
-
-
-@cache
-def _tls_context() -> ssl.SSLContext:
-    """Loading the CA store takes ~20 ms: once per process, not once per connection."""
-    return ssl.create_default_context()
 
 
 class Transport(asyncio.Protocol):
@@ -71,7 +64,7 @@ class Transport(asyncio.Protocol):
             async with asyncio.timeout(timeout):
                 _, transport = await loop.create_connection(
                     lambda: cls(ClientProtocol(uri, max_size=MAX_FRAME), fmt, on_frame), uri.host, uri.port,
-                    ssl=_tls_context() if uri.secure else None)
+                    ssl=tls_context() if uri.secure else None)
                 await transport._opened
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             if transport is not None and transport._socket is not None:

@@ -12,6 +12,7 @@ import httpx
 from ..auth import Auth, error_from_response
 from ..errors import AblyError
 from ..options import DEFAULT_HOST, AuthCallback, ClientOptions, Timeouts
+from ..tls import tls_context
 from ..types import PaginatedResult, TokenDetails, TokenParams
 from ..wire import PROTOCOL_VERSION, Format, pack, unpack
 from .channel import RestChannels
@@ -62,7 +63,7 @@ class Rest:
     def _setup(self, options: ClientOptions, http_client: httpx.AsyncClient | None) -> None:
         self.options = options
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=options.timeouts.http)
+        self._http = http_client or httpx.AsyncClient(timeout=options.timeouts.http, verify=tls_context())
         self.auth = Auth(options, self._http)
         self.channels = RestChannels(self)
 
