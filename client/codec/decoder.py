@@ -122,13 +122,14 @@ class DecoderCore:
             return self._update(message)
         if self._already_incorporated(tracker, version_serial(message)):
             return []
-        transport = transport_headers(message)
         delta = message.data if isinstance(message.data, str) else ""
         out: list[Event] = []
         if delta:
             tracker.accumulated += delta
             out.extend(self._hooks.build_delta_events(tracker, delta))
-        self._terminal(tracker, transport.get(STATUS), codec_headers(message), out)
+        status = transport_headers(message).get(STATUS)
+        if status == "complete" or status == "cancelled":  # only a closing append needs the codec tier
+            self._terminal(tracker, status, codec_headers(message), out)
         return out
 
     def _update(self, message: Message) -> list[Event]:

@@ -176,7 +176,7 @@ def _validate(outputs: Sequence[OutputDescriptor], inputs: Sequence[InputDescrip
             starts[d.start] = owner
             reserve_sole(d.delta, owner, True)
             reserve_sole(d.end, owner, True)
-            reject_reserved(d.fields, owner)
+            reject_reserved((*d.fields, *d.delta_fields), owner)
         elif isinstance(d, OutputDrop):
             reserve_sole(d.type, f"dropped output '{d.type}'", False)
     for start, owner in starts.items():
@@ -205,21 +205,16 @@ class DefinedCodec(Generic[P, M]):
                  inputs: Sequence[InputDescriptor], lifecycle: Callable[[], LifecyclePolicy] | None) -> None:
         _validate(outputs, inputs)
         self.adapter_tag = adapter_tag
-        self._reducer = reducer
+        # the reducer's own functions rather than methods delegating to them: `fold` and `get_messages`
+        # run for every streamed token, and a call less is measurable there
+        self.init: Callable[[], P] = reducer.init
+        self.fold: Callable[[P, CodecEvent, ReducerMeta], P] = reducer.fold
+        self.get_messages: Callable[[P], list[CodecMessage[M]]] = reducer.get_messages
         self._lifecycle = lifecycle
         self._output_encoder = OutputEncoderDriver(outputs, AI_OUTPUT)
         self._input_encoder = InputEncoderDriver(inputs, AI_INPUT)
         self._output_decoder = OutputDecoderDriver(outputs)
         self._input_decoder = InputDecoderDriver(inputs)
-
-    def init(self) -> P:
-        return self._reducer.init()
-
-    def fold(self, state: P, event: CodecEvent, meta: ReducerMeta) -> P:
-        return self._reducer.fold(state, event, meta)
-
-    def get_messages(self, projection: P) -> list[CodecMessage[M]]:
-        return self._reducer.get_messages(projection)
 
     def create_encoder(self, writer: ChannelWriter, options: EncoderOptions | None = None) -> CodecEncoder:
         return CodecEncoder(writer, options or EncoderOptions(), self._output_encoder, self._input_encoder)

@@ -98,6 +98,7 @@ class OutputStream:
     end_encode: EncodeHatch | None = None
     end_decode: Callable[[EndContext], list[Event]] | None = None
     decode_discrete: Callable[[DiscreteContext], list[Event]] | None = None
+    delta_fields: tuple[HeaderField, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +118,15 @@ def stream(kind: str, *, stream_id: Callable[[Event], str], fields: Sequence[Hea
            delta: str, delta_field: str, end: str, start_match: Callable[[Event], bool] | None = None,
            delta_decode: Callable[[DeltaContext], list[Event]] | None = None,
            end_encode: EncodeHatch | None = None, end_decode: Callable[[EndContext], list[Event]] | None = None,
-           decode_discrete: Callable[[DiscreteContext], list[Event]] | None = None) -> OutputStream:
+           decode_discrete: Callable[[DiscreteContext], list[Event]] | None = None,
+           delta_fields: Sequence[HeaderField] = ()) -> OutputStream:
+    """`delta_fields`: the stream headers each decoded delta event carries (the JS `rebuild([...])`
+    without a per-delta hook); `delta_decode` replaces that rebuild when a codec needs more."""
     if end_encode is not None and end_decode is None:
         raise AitError(ErrorCode.INVALID_ARGUMENT, 400,
                        f"unable to define stream '{kind}'; a custom end encode needs a custom end decode")
     return OutputStream(kind, stream_id, tuple(fields), start, delta, delta_field, end, start_match,
-                        delta_decode, end_encode, end_decode, decode_discrete)
+                        delta_decode, end_encode, end_decode, decode_discrete, tuple(delta_fields))
 
 
 def drop(type: str) -> OutputDrop:
@@ -137,6 +141,13 @@ def strip_none(bag: dict[str, Any]) -> dict[str, Any]:
 def _rebuild(type_value: str, bag: dict[str, Any]) -> Event:
     bag["type"] = type_value
     return bag
+
+
+def _delta_event(d: OutputStream, fields: Sequence[HeaderField], headers: dict[str, str], delta: str) -> list[Event]:
+    bag = read_fields(fields, headers)
+    bag[d.delta_field] = delta
+    bag["type"] = d.delta  # as `_rebuild` does, inline: once per streamed token
+    return [bag]
 
 
 @dataclass(slots=True)
@@ -244,15 +255,10 @@ class OutputDecoderDriver:
         d = self._stream_of(tracker)
         if d is None:
             return []
-
-        def rebuild(fields: Sequence[HeaderField]) -> list[Event]:
-            bag = read_fields(fields, tracker.codec_headers)
-            bag[d.delta_field] = delta
-            return [_rebuild(d.delta, bag)]
-
         if d.delta_decode is not None:
-            return d.delta_decode(DeltaContext(tracker.stream_id, delta, tracker.codec_headers, rebuild))
-        return rebuild(())
+            return d.delta_decode(DeltaContext(tracker.stream_id, delta, tracker.codec_headers,
+                                               lambda fields: _delta_event(d, fields, tracker.codec_headers, delta)))
+        return _delta_event(d, d.delta_fields, tracker.codec_headers, delta)
 
     def build_end(self, tracker: StreamTracker, closing: dict[str, str]) -> list[Event]:
         d = self._stream_of(tracker)

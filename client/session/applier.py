@@ -23,8 +23,10 @@ class WireApplier:
         self.tree = tree
         self._decoder = decoder
 
-    def apply(self, message: Message) -> RunLifecycleEvent | None:
-        headers = h.transport_headers(message)
+    def apply(self, message: Message, headers: dict[str, str] | None = None) -> RunLifecycleEvent | None:
+        """`headers`: the message's transport tier, when the caller has parsed it already."""
+        if headers is None:
+            headers = h.transport_headers(message)
         name = message.name or ""
         if name in RUN_LIFECYCLE:
             event = parse_run_lifecycle(name, headers, message.serial, message.timestamp)
@@ -42,6 +44,7 @@ class WireApplier:
         return None
 
     def fold_and_emit(self, message: Message) -> RunLifecycleEvent | None:
-        event = self.apply(message)
-        self.tree.emit_ably_message(message)
+        headers = h.transport_headers(message)
+        event = self.apply(message, headers)
+        self.tree.emit_ably_message(message, headers)
         return event

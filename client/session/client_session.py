@@ -282,18 +282,17 @@ class ClientSession(ChannelSession):
         if self._closed:
             return
         try:
-            if message.name == h.RUN_END:
-                headers = h.transport_headers(message)
-                if headers.get(h.RUN_REASON) == "error":
-                    self._emitter.emit("error", run_end_error(headers))
-            event = self._applier.apply(message)
+            headers = h.transport_headers(message)  # parsed once for every consumer below
+            if message.name == h.RUN_END and headers.get(h.RUN_REASON) == "error":
+                self._emitter.emit("error", run_end_error(headers))
+            event = self._applier.apply(message, headers)
             if event is not None and event.type in ("start", "resume"):
-                key = h.transport_headers(message).get(h.INPUT_CODEC_MESSAGE_ID)
+                key = headers.get(h.INPUT_CODEC_MESSAGE_ID)
                 future = self._pending_starts.pop(key, None) if key is not None else None
                 if future is not None and not future.done():
                     future.set_result(event.run_id)
-            self._steer.observe(message)
-            self.tree.emit_ably_message(message)
+            self._steer.observe(message, headers)
+            self.tree.emit_ably_message(message, headers)
         except Exception as exc:  # a bad message must not stop the subscription
             log.exception("processing %s failed", message.name)
             self._emitter.emit("error", AitError(ErrorCode.SESSION_SUBSCRIPTION_ERROR, 500,

@@ -90,8 +90,8 @@ class SteerCoordinator:
             self._fail(result, AitError(ErrorCode.SESSION_SEND_FAILED, 500, f"unable to publish steer; {exc}",
                                         ably_cause(exc)))
 
-    def observe(self, message: Message) -> None:
-        headers = h.transport_headers(message)
+    def observe(self, message: Message, headers: dict[str, str]) -> None:
+        """Every channel message, with its transport headers."""
         codec_message_id = headers.get(h.CODEC_MESSAGE_ID)
         pending = self._awaiting_echo.pop(codec_message_id, None) if codec_message_id else None
         if pending is not None:

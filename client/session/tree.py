@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..codec import headers as h
@@ -35,6 +36,9 @@ from .wire_log import WireLog
 log = logging.getLogger(__name__)
 
 REORDER_WINDOW_MS = 120_000
+
+# ReducerMeta is immutable and a stream's appends all share one (serial, message id): reuse the instances
+_reducer_meta = lru_cache(maxsize=256)(ReducerMeta)
 
 
 @dataclass(slots=True)
@@ -90,6 +94,13 @@ class Tree:
         self._event_ids: dict[str, Message] = {}
         self._clock = 0
         self._sweep_queue: list[str] = []
+        self._replacements = 0
+
+    @property
+    def projection_replacements(self) -> int:
+        """How many times a node's projection object was replaced (a refold, or a fold returning a new
+        object): while it stands still, every projection a view flattened is still current."""
+        return self._replacements
 
     # --- events --------------------------------------------------------------------------
 
@@ -97,8 +108,9 @@ class Tree:
         """`update`, `output`, `run` or `ably_message`; returns an unsubscribe callable."""
         return self._emitter.on(event, handler)
 
-    def emit_ably_message(self, message: Message) -> None:
-        event_id = h.transport_headers(message).get(h.EVENT_ID)
+    def emit_ably_message(self, message: Message, headers: dict[str, str] | None = None) -> None:
+        """Index the message by event-id and announce it; `headers`: its transport tier, if parsed already."""
+        event_id = (h.transport_headers(message) if headers is None else headers).get(h.EVENT_ID)
         if event_id is not None and event_id not in self._event_ids:
             self._event_ids[event_id] = message
         self._emitter.emit("ably_message", message)
@@ -178,14 +190,17 @@ class Tree:
         return rec is not None and rec.canonical is not None and attempt != rec.canonical
 
     def _fold_into(self, entry: _Entry, events: list[CodecEvent], serial: str | None, message_id: str | None) -> None:
-        if serial is not None and self._gated(entry, serial):
-            return
+        node = entry.node
+        meta = _reducer_meta(serial or "", message_id)
         for event in events:
             try:
-                entry.node.projection = self._codec.fold(entry.node.projection, event,
-                                                         ReducerMeta(serial or "", message_id))
+                projection = self._codec.fold(node.projection, event, meta)
             except Exception:
-                log.exception("fold raised for node %s", entry.node.key)
+                log.exception("fold raised for node %s", node.key)
+                continue
+            if projection is not node.projection:
+                node.projection = projection
+                self._replacements += 1
 
     def _refold(self, entry: _Entry) -> None:
         projection = self._codec.init()
@@ -201,9 +216,11 @@ class Tree:
 
         entry.log.replay(visit)
         entry.node.projection = projection
+        self._replacements += 1
 
     def _record_and_fold(self, entry: _Entry, events: list[CodecEvent], serial: str | None,
-                         message_id: str | None, version: str | None, streamed: bool) -> None:
+                         message_id: str | None, version: str | None, streamed: bool, gated: bool) -> None:
+        """Log the wire's events and fold them (a gated wire is logged, not folded)."""
         if serial is None or not events:
             if serial is None and events:
                 entry.optimistic = True
@@ -222,14 +239,16 @@ class Tree:
         if entry.log.swept:
             log.warning("late wire %s for %s after the reorder window; folding in arrival order", serial,
                         entry.node.key)
-        self._fold_into(entry, events, serial, message_id)
+        if not gated:
+            self._fold_into(entry, events, serial, message_id)
 
     # --- reorder-window sweep ------------------------------------------------------------
 
     def _activity(self, entry: _Entry, timestamp: int | None) -> None:
         if timestamp is None:
             return
-        entry.last_activity = max(entry.last_activity, timestamp)
+        if timestamp > entry.last_activity:
+            entry.last_activity = timestamp
         if timestamp > self._clock:
             self._clock = timestamp
             self._drain_sweeps()
@@ -399,9 +418,9 @@ class Tree:
             mapped_entry = self._nodes.get(mapped) if mapped is not None else None
             key = mapped if mapped is not None and mapped_entry is not None \
                 and isinstance(mapped_entry.node, RunNode) else fork_id
-            self._apply_run(key, decoded, headers, serial, timestamp, version)
+            self._apply_run(key, decoded, events, headers, serial, timestamp, version)
         elif wire_run_id is not None:
-            self._apply_run(wire_run_id, decoded, headers, serial, timestamp, version)
+            self._apply_run(wire_run_id, decoded, events, headers, serial, timestamp, version)
         if self._version != before:
             self._emitter.emit("update")
 
@@ -418,15 +437,16 @@ class Tree:
             entry.node.serial = serial
             self._promote(entry)
         self._activity(entry, timestamp)
-        self._record_and_fold(entry, events, serial, codec_message_id, version, headers.get(h.STREAM) == "true")
+        gated = serial is not None and self._gated(entry, serial)
+        self._record_and_fold(entry, events, serial, codec_message_id, version, headers.get(h.STREAM) == "true",
+                              gated)
         self._emitter.emit("output", OutputEvent(None, codec_message_id, codec_message_id, serial, [],
                                                  [e.event for e in events if e.direction == "input"]))
 
-    def _apply_run(self, run_id: str, decoded: DecodedMessage, headers: dict[str, str], serial: str | None,
-                   timestamp: int | None, version: str | None) -> None:
+    def _apply_run(self, run_id: str, decoded: DecodedMessage, events: list[CodecEvent], headers: dict[str, str],
+                   serial: str | None, timestamp: int | None, version: str | None) -> None:
         codec_message_id = headers.get(h.CODEC_MESSAGE_ID)
         input_codec_message_id = headers.get(h.INPUT_CODEC_MESSAGE_ID)
-        events = decoded.events()
         self._link_fork_input(input_codec_message_id, run_id)
         entry = self._nodes.get(run_id)
         if entry is None and codec_message_id is not None:
@@ -456,9 +476,12 @@ class Tree:
             steps = entry.steps = entry.steps or _StepState()
             steps.attribution[serial] = (step_id, step_start_serial)
             steps.output_attempts.setdefault(step_id, set()).add(step_start_serial)
-        steer_ids = _parse_steer_stamp(headers.get(h.STEER_CODEC_MESSAGE_IDS))
-        self._record_and_fold(entry, events, serial, codec_message_id, version, headers.get(h.STREAM) == "true")
-        if serial is None or not self._gated(entry, serial):
+        stamp = headers.get(h.STEER_CODEC_MESSAGE_IDS)
+        steer_ids = _parse_steer_stamp(stamp) if stamp is not None else None
+        gated = serial is not None and self._gated(entry, serial)
+        self._record_and_fold(entry, events, serial, codec_message_id, version, headers.get(h.STREAM) == "true",
+                              gated)
+        if not gated:
             self._emitter.emit("output", OutputEvent(owner, input_codec_message_id, codec_message_id, serial,
                                                      decoded.outputs, decoded.inputs, step_id, step_start_serial,
                                                      steer_ids))
@@ -667,9 +690,7 @@ class Tree:
         self._emitter.emit("update")
 
 
-def _parse_steer_stamp(stamp: str | None) -> list[str] | None:
-    if stamp is None:
-        return None
+def _parse_steer_stamp(stamp: str) -> list[str] | None:
     try:
         parsed = json.loads(stamp)
     except ValueError:

@@ -57,6 +57,7 @@ class View:
         self._keys: list[str] = []
         self._key_set: set[str] = set()
         self._projections: list[Any] = []
+        self._replacements_seen = -1  # tree.projection_replacements when `_projections` was last known current
         self._messages: list[CodecMessage[Any]] = []
         self._counts: dict[str, int] = {}  # messages per node when `_messages` was flattened
         self._loading = False
@@ -240,9 +241,10 @@ class View:
     # --- recompute -----------------------------------------------------------------------
 
     def _node_messages(self, node: Node) -> list[CodecMessage[Any]]:
-        messages = self._messages_by_node.get(node.key)
+        key = node.key
+        messages = self._messages_by_node.get(key)
         if messages is None:
-            messages = self._messages_by_node[node.key] = self._codec.get_messages(node.projection)
+            messages = self._messages_by_node[key] = self._codec.get_messages(node.projection)
         if self._defer_steer is not None and isinstance(node, RunNode):
             run_id = node.run_id
             kept = [m for m in messages if not self._defer_steer(run_id, m.codec_message_id)]
@@ -260,8 +262,22 @@ class View:
     def _snapshot(self, nodes: list[Node]) -> None:
         self._keys = [n.key for n in nodes]
         self._key_set = set(self._keys)
-        self._projections = [n.projection for n in nodes]
+        self._take_projections(nodes)
         self._flatten(nodes)
+
+    def _take_projections(self, nodes: list[Node]) -> None:
+        self._projections = [n.projection for n in nodes]
+        self._replacements_seen = self._tree.projection_replacements
+
+    def _projections_current(self) -> bool:
+        """Whether every shown node still has the projection it was flattened with: O(1) unless the
+        tree replaced some projection since (then compare them all)."""
+        if self._replacements_seen == self._tree.projection_replacements:
+            return True
+        if all(n.projection is p for n, p in zip(self._nodes, self._projections)):
+            self._replacements_seen = self._tree.projection_replacements
+            return True
+        return False
 
     def _flatten(self, nodes: list[Node]) -> None:
         self._counts = {n.key: len(self._node_messages(n)) for n in nodes}
@@ -302,9 +318,9 @@ class View:
                 event.input_codec_message_id is not None and event.input_codec_message_id in self._key_set):
             node = self._tree.get_node(key) if key is not None else None
             unchanged = node is not None and len(self._node_messages(node)) == self._counts.get(node.key) \
-                and all(n.projection is p for n, p in zip(self._nodes, self._projections))
+                and self._projections_current()
             if not unchanged:  # a message was added or a projection replaced: flatten again
-                self._projections = [n.projection for n in self._nodes]
+                self._take_projections(self._nodes)
                 self._flatten(self._nodes)
             # else the same message objects changed in place (e.g. a text delta): the list stands
             self._emit_update()
@@ -319,7 +335,7 @@ class View:
         return self._hydrator is not None and self._hydrator.is_folding()
 
     def _on_ably_message(self, message: Message) -> None:
-        if self._history_folding():
+        if not self._emitter.has("ably_message") or self._history_folding():
             return
         headers = h.transport_headers(message)
         codec_message_id = headers.get(h.CODEC_MESSAGE_ID)

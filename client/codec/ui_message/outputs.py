@@ -9,7 +9,6 @@ from ..fields import bool_field, str_field
 from ..headers import parse_json
 from ..outputs import (
     DataCodec,
-    DeltaContext,
     DiscreteContext,
     EndContext,
     HatchContext,
@@ -110,23 +109,15 @@ def _tool_output_error_decode(data: Any) -> dict[str, Any]:
     return {"errorText": text if isinstance(text, str) else ""}
 
 
-def _text_delta(ctx: DeltaContext) -> list[Event]:
-    return ctx.rebuild([F_ID])
-
-
-def _tool_delta(ctx: DeltaContext) -> list[Event]:
-    return ctx.rebuild([F_TOOL_CALL_ID])
-
-
 OUTPUTS: tuple[OutputDescriptor, ...] = (
     stream("text", stream_id=lambda c: c["id"], fields=[F_ID, F_META], start="text-start", delta="text-delta",
-           delta_field="delta", end="text-end", delta_decode=_text_delta),
+           delta_field="delta", end="text-end", delta_fields=[F_ID]),
     stream("reasoning", stream_id=lambda c: c["id"], fields=[F_ID, F_META], start="reasoning-start",
-           delta="reasoning-delta", delta_field="delta", end="reasoning-end", delta_decode=_text_delta),
+           delta="reasoning-delta", delta_field="delta", end="reasoning-end", delta_fields=[F_ID]),
     stream("tool-input", stream_id=lambda c: c["toolCallId"],
            fields=[F_TOOL_CALL_ID, F_TOOL_NAME, F_DYNAMIC, F_TITLE, F_PROVIDER_EXECUTED, F_META],
            start="tool-input-start", delta="tool-input-delta", delta_field="inputTextDelta",
-           end="tool-input-available", delta_decode=_tool_delta, end_encode=_close_tool_input,
+           end="tool-input-available", delta_fields=[F_TOOL_CALL_ID], end_encode=_close_tool_input,
            end_decode=_tool_input_end, decode_discrete=_tool_input_discrete),
     event("start", fields=[F_MESSAGE_ID, F_MESSAGE_METADATA], encode=_start),
     event("start-step"),

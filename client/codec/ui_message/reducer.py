@@ -16,7 +16,7 @@ from .tools import (
 )
 
 _LIFECYCLE = frozenset({"start", "start-step", "finish-step", "finish", "abort", "error", "message-metadata"})
-_TEXT = frozenset({"text-start", "text-delta", "text-end", "reasoning-start", "reasoning-delta", "reasoning-end"})
+_TEXT = {f"{part}-{phase}": (part, phase) for part in ("text", "reasoning") for phase in ("start", "delta", "end")}
 _TOOL_INPUT = frozenset({"tool-input-start", "tool-input-delta", "tool-input-available", "tool-input-error"})
 _TOOL_OUTPUT = frozenset({"tool-output-available", "tool-output-error", "tool-output-denied",
                           "tool-approval-request"})
@@ -123,18 +123,16 @@ def _fold_lifecycle(state: UIProjection, chunk: Event, message_id: str) -> None:
 def _fold_text(state: UIProjection, chunk: Event, message_id: str) -> None:
     message = ensure_message(state, message_id)
     trackers = ensure_trackers(state, message_id)
-    kind = chunk["type"]
-    is_text = kind.startswith("text-")
-    part_type = "text" if is_text else "reasoning"
-    active = trackers.text if is_text else trackers.reasoning
+    part_type, phase = _TEXT[chunk["type"]]
+    active = trackers.text if part_type == "text" else trackers.reasoning
     stream_id = chunk.get("id", "")
-    if kind.endswith("-start"):
-        active[stream_id] = len(message["parts"])
-        message["parts"].append({"type": part_type, "text": ""})
-    elif kind.endswith("-delta"):
+    if phase == "delta":
         index = active.get(stream_id)
         if index is not None and message["parts"][index].get("type") == part_type:
             message["parts"][index]["text"] += chunk.get("delta", "")
+    elif phase == "start":
+        active[stream_id] = len(message["parts"])
+        message["parts"].append({"type": part_type, "text": ""})
     else:
         active.pop(stream_id, None)
 

@@ -42,7 +42,10 @@ class UIProjection:
 
 
 def find_entry(state: UIProjection, codec_message_id: str) -> CodecMessage[UIMessage] | None:
-    return next((e for e in state.messages if e.codec_message_id == codec_message_id), None)
+    for entry in state.messages:  # a loop, not next(genexpr): this runs for every streamed token
+        if entry.codec_message_id == codec_message_id:
+            return entry
+    return None
 
 
 def ensure_message(state: UIProjection, codec_message_id: str) -> UIMessage:
