@@ -51,6 +51,10 @@ class EdgeProtocol(asyncio.Protocol):
         self.http.receive_data(data)
         self._next_events()
 
+    def pause_writing(self) -> None:
+        if self.ws is not None:  # plain HTTP responses are small and written whole
+            self.ws.pause_writing()
+
     def eof_received(self) -> bool | None:
         if self.ws is None and self.http is not None:
             self.http.receive_data(b"")

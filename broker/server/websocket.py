@@ -48,6 +48,10 @@ class WebSocketSession:
         self.last_send = broker.clock()
         self._fragments: list[bytes] = []
         self._closed = False
+        # The transport tells us (pause_writing) when its buffer passes the limit, inside the
+        # write that did it; checking the size after every write cost more than the write.
+        self._over_limit = False
+        transport.set_write_buffer_limits(high=broker.config.outbound_buffer_limit)
         self.ws = ServerProtocol(max_size=broker.config.max_frame_size)
         self.ws.receive_data(raw_request)
         self._pump()
@@ -62,8 +66,12 @@ class WebSocketSession:
             return
         self.transport.write(data)
         self.last_send = self.broker.clock()
-        if self.transport.get_write_buffer_size() > self.broker.config.outbound_buffer_limit:
+        if self._over_limit:
             self._overflow()
+
+    def pause_writing(self) -> None:
+        """The outbound buffer passed the limit: the write in progress cuts the client off."""
+        self._over_limit = True
 
     def close(self) -> None:
         if self._closed:
