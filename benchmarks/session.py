@@ -5,11 +5,13 @@
     .venv/bin/python -m benchmarks.session --help
 
 stream: a broker process; `--sessions` ClientSessions (UIMessage codec, one realtime connection
-    each) spread over `--workers` processes; the agent (AgentSession, in this process) streams a
-    `--tokens`-token reply through `run.pipe()` at `--rate` tokens/s (0: as fast as it can). Each
-    token's latency is from the agent yielding it to a client view's `update` showing it
-    (CLOCK_MONOTONIC, one host). Reported: tokens/s delivered (tokens × sessions over the time
-    from the first write to the last delivery) and p50/p99/max token latency.
+    each) spread over `--workers` processes; a user device sends the prompt and leaves; the agent
+    (AgentSession, in this process, no echo) finds the prompt in history, as an agent invoked over
+    HTTP does, and streams a `--tokens`-token reply through `run.pipe()` at `--rate` tokens/s (0:
+    as fast as it can). Each token's latency is from the agent yielding it to a client view's
+    `update` showing it (CLOCK_MONOTONIC, one host). Reported: tokens/s delivered (tokens ×
+    sessions over the time from the first write to the last delivery), the client processes'
+    CPU per token per session, and p50/p99/max token latency.
 late: a channel holding a `--turns`-turn conversation (2 × turns messages) written with the real
     encoders; a fresh device connects and `view.load_older(--window)`. Reported: connect, load and
     total time to render the last `--window` messages.
@@ -128,35 +130,40 @@ async def stream_scenario(broker: BrokerProcess, sessions: int, workers: int, to
             for p in procs:
                 assert p.stdout is not None
                 assert json.loads(await p.stdout.readline())["ready"]
-        async with Realtime(key=KEY, host="127.0.0.1", port=broker.port, tls=False, client_id="agent",
-                            timeouts=TIMEOUTS) as agent_client, \
-                Realtime(key=KEY, host="127.0.0.1", port=broker.port, tls=False, client_id="user",
-                         timeouts=TIMEOUTS) as user_client:
-            agent = AgentSession.for_realtime(agent_client, CHANNEL, ui_message_codec())
-            await agent.connect()
+        async with Realtime(key=KEY, host="127.0.0.1", port=broker.port, tls=False, client_id="user",
+                            timeouts=TIMEOUTS) as user_client:
             async with ClientSession.for_realtime(user_client, CHANNEL, ui_message_codec()) as user:
                 prompt = await user.view.send(user.codec.create_user_message(
                     {"id": "bench", "role": "user", "parts": [{"type": "text", "text": "go"}]}))
-                run = agent.create_run(prompt.to_invocation(), hooks=RunHooks())
-                await run.start()
-                written: list[int] = []
+                invocation = prompt.to_invocation()
+        # The prompt's device has sent its message (measured devices are the workers'), and this
+        # agent never reads its own output back, so its connection asks for no echo; it still
+        # hears cancels and steering from the devices.
+        async with Realtime(key=KEY, host="127.0.0.1", port=broker.port, tls=False, client_id="agent",
+                            echo_messages=False, timeouts=TIMEOUTS) as agent_client:
+            agent = AgentSession.for_realtime(agent_client, CHANNEL, ui_message_codec())
+            await agent.connect()
+            run = agent.create_run(invocation, hooks=RunHooks())
+            await run.page_until_located()  # the prompt came before the agent attached, as over HTTP
+            await run.start()
+            written: list[int] = []
 
-                async def llm() -> Any:
-                    start = time.monotonic()
-                    yield {"type": "start"}
-                    yield {"type": "start-step"}
-                    yield {"type": "text-start", "id": "t"}
-                    for i in range(tokens):
-                        if rate:
-                            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-                        written.append(time.monotonic_ns())
-                        yield {"type": "text-delta", "id": "t", "delta": f" t{i}"}
-                    yield {"type": "text-end", "id": "t"}
-                    yield {"type": "finish-step"}
-                    yield {"type": "finish"}
+            async def llm() -> Any:
+                start = time.monotonic()
+                yield {"type": "start"}
+                yield {"type": "start-step"}
+                yield {"type": "text-start", "id": "t"}
+                for i in range(tokens):
+                    if rate:
+                        await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+                    written.append(time.monotonic_ns())
+                    yield {"type": "text-delta", "id": "t", "delta": f" t{i}"}
+                yield {"type": "text-end", "id": "t"}
+                yield {"type": "finish-step"}
+                yield {"type": "finish"}
 
-                result = await run.pipe(llm())
-                await run.end(result.reason)
+            result = await run.pipe(llm())
+            await run.end(result.reason)
             await agent.detach()
         seen: list[list[list[int]]] = []
         cpu = 0.0
