@@ -11,7 +11,9 @@ stream: a broker process; `--sessions` ClientSessions (UIMessage codec, one real
     as fast as it can). Each token's latency is from the agent yielding it to a client view's
     `update` showing it (CLOCK_MONOTONIC, one host). Reported: tokens/s delivered (tokens ×
     sessions over the time from the first write to the last delivery), the client processes'
-    CPU per token per session, and p50/p99/max token latency.
+    CPU per token per session, and p50/p99/max token latency. Baseline, same run, fresh broker:
+    the same stream to as many bare realtime clients (channel.subscribe, no session layer), so
+    the ratio shows what the session layer adds on this machine at this moment.
 late: a channel holding a `--turns`-turn conversation (2 × turns messages) written with the real
     encoders; a fresh device connects and `view.load_older(--window)`. Reported: connect, load and
     total time to render the last `--window` messages.
@@ -27,13 +29,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import uvloop
 
-from client import Message, PublishResult, Realtime, Timeouts, UpdateDeleteResult
+from client import Message, MessageAction, PublishResult, Realtime, Timeouts, UpdateDeleteResult
 from client.codec import EncoderOptions, WriteOptions, ui_message_codec
 from client.codec import headers as h
 from client.session import AgentSession, ClientSession, RunHooks
@@ -76,11 +78,47 @@ class TokenCounter:
 
 # --- worker process: client sessions -------------------------------------------------------
 
-async def worker(port: int, first: int, count: int) -> None:
-    """Run `count` client sessions; print "ready", then each session's [token, seen ns] pairs."""
+async def worker(port: int, first: int, count: int, mode: str, tokens: int) -> None:
+    """Run `count` client sessions (or, mode "bare", plain channel subscribers); print "ready",
+    then each one's [token, seen ns] pairs and the process's CPU time while streaming."""
     clients = [Realtime(key=KEY, host="127.0.0.1", port=port, tls=False, client_id=f"dev-{first + i}",
                         timeouts=TIMEOUTS) for i in range(count)]
     await asyncio.gather(*(c.connect() for c in clients))
+    if mode == "bare":
+        await bare_subscribers(clients, tokens)
+    else:
+        await session_subscribers(clients)
+    await asyncio.gather(*(c.close() for c in clients))
+
+
+async def report(seen: list[list[tuple[int, int]]], done: list[asyncio.Event]) -> None:
+    print(json.dumps({"ready": True}), flush=True)
+    cpu = time.process_time()
+    async with asyncio.timeout(LIMIT):
+        await asyncio.gather(*(e.wait() for e in done))
+    print(json.dumps({"seen": seen, "cpu_s": time.process_time() - cpu}), flush=True)
+
+
+async def bare_subscribers(clients: list[Realtime], tokens: int) -> None:
+    """The baseline: the same appends to realtime clients with no session layer above them."""
+    seen: list[list[tuple[int, int]]] = [[] for _ in clients]
+    done = [asyncio.Event() for _ in clients]
+
+    def listener(i: int) -> Callable[[Message], None]:
+        def on_message(message: Message) -> None:
+            if message.action is MessageAction.APPEND and isinstance(message.data, str) \
+                    and message.data.startswith(" t"):
+                seen[i].append((int(message.data[2:]), time.monotonic_ns()))
+                if len(seen[i]) == tokens:
+                    done[i].set()
+        return on_message
+
+    for i, client in enumerate(clients):
+        await client.channels.get(CHANNEL).subscribe(listener(i))
+    await report(seen, done)
+
+
+async def session_subscribers(clients: list[Realtime]) -> None:
     sessions = [ClientSession.for_realtime(c, CHANNEL, ui_message_codec()) for c in clients]
     await asyncio.gather(*(s.connect() for s in sessions))
     seen: list[list[tuple[int, int]]] = [[] for _ in sessions]
@@ -104,26 +142,22 @@ async def worker(port: int, first: int, count: int) -> None:
 
     for i, session in enumerate(sessions):
         watch(i, session)
-    print(json.dumps({"ready": True}), flush=True)
-    cpu = time.process_time()
-    async with asyncio.timeout(LIMIT):
-        await asyncio.gather(*(e.wait() for e in done))
-    print(json.dumps({"seen": seen, "cpu_s": time.process_time() - cpu}), flush=True)
+    await report(seen, done)
     for session in sessions:
         await session.close()
-    await asyncio.gather(*(c.close() for c in clients))
 
 
 # --- scenario: stream ------------------------------------------------------------------------
 
-async def stream_scenario(broker: BrokerProcess, sessions: int, workers: int, tokens: int, rate: float) -> dict[str, Any]:
+async def stream_scenario(broker: BrokerProcess, sessions: int, workers: int, tokens: int, rate: float,
+                          mode: str = "sessions") -> dict[str, Any]:
     per = [sessions // workers + (1 if i < sessions % workers else 0) for i in range(workers)]
     procs = []
     first = 0
     for n in per:
         procs.append(await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.session", "--worker", str(broker.port), str(first), str(n),
-            stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parents[1], limit=2**26))
+            sys.executable, "-m", "benchmarks.session", "--worker", str(broker.port), str(first), str(n), mode,
+            str(tokens), stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parents[1], limit=2**26))
         first += n
     try:
         async with asyncio.timeout(LIMIT):
@@ -290,15 +324,24 @@ async def main(args: argparse.Namespace) -> None:
     wanted = set(args.scenarios.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         if "stream" in wanted:
-            broker = BrokerProcess(db=Path(tmp) / "stream.db", engine=args.engine, keys=[KEY]).start()
-            try:
-                result = await stream_scenario(broker, args.sessions, args.workers, args.tokens, args.rate)
-            finally:
-                broker.stop()
-            print(f"stream: {result['sessions']} sessions x {result['tokens']} tokens at "
-                  f"{result['rate'] or 'max'} tok/s: delivered {result['delivered']}/{result['expected']}, "
-                  f"{result['tokens_per_s']:.0f} tokens/s, client CPU {result['cpu_us_per_token']:.0f} µs/token/session; latency p50 {result['p50_ms']:.2f} ms, "
-                  f"p99 {result['p99_ms']:.2f} ms, max {result['max_ms']:.2f} ms")
+            results = {}
+            for mode in ("bare", "sessions"):  # the baseline first, each on a fresh broker
+                broker = BrokerProcess(db=Path(tmp) / f"stream-{mode}.db", engine=args.engine, keys=[KEY]).start()
+                try:
+                    results[mode] = await stream_scenario(broker, args.sessions, args.workers, args.tokens,
+                                                          args.rate, mode)
+                finally:
+                    broker.stop()
+            for mode, result in results.items():
+                print(f"stream ({mode}): {result['sessions']} x {result['tokens']} tokens at "
+                      f"{result['rate'] or 'max'} tok/s: delivered {result['delivered']}/{result['expected']}, "
+                      f"{result['tokens_per_s']:.0f} tokens/s, client CPU {result['cpu_us_per_token']:.0f} "
+                      f"µs/token/session; latency p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
+                      f"max {result['max_ms']:.2f} ms")
+            bare, full = results["bare"], results["sessions"]
+            print(f"stream: sessions vs bare realtime clients in this run: p50 {full['p50_ms'] / bare['p50_ms']:.2f}x, "
+                  f"p99 {full['p99_ms'] / bare['p99_ms']:.2f}x (+{full['p99_ms'] - bare['p99_ms']:.2f} ms), "
+                  f"client CPU {full['cpu_us_per_token'] / bare['cpu_us_per_token']:.2f}x")
         if "late" in wanted:
             broker = BrokerProcess(db=Path(tmp) / "late.db", engine=args.engine, keys=[KEY]).start()
             try:
@@ -325,7 +368,7 @@ def parse() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
-        uvloop.run(worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+    if len(sys.argv) == 7 and sys.argv[1] == "--worker":
+        uvloop.run(worker(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6])))
     else:
         uvloop.run(main(parse()))
