@@ -1,8 +1,8 @@
 """The connection state machine: connect, stay alive, reconnect with backoff, resume, re-authenticate.
 
-One supervisor task owns the lifecycle. Each attempt opens a Transport whose read loop hands
-frames to `_on_frame` synchronously, so protocol state changes happen in wire order without
-awaits. The supervisor decides what follows an attempt from the outcome the handlers recorded.
+One supervisor task owns the lifecycle. Each attempt opens a Transport that hands frames to
+`_on_frame` synchronously as bytes arrive, so protocol state changes happen in wire order
+without awaits. The supervisor decides what follows an attempt from the outcome the handlers recorded.
 """
 
 from __future__ import annotations
