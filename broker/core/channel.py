@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..engine.base import Engine, HistoryQuery, Publication
@@ -39,6 +39,8 @@ class Subscription:
     wire_name: str
     connection_id: str
     echo: bool = True
+    # Awaited between catch-up frames: True once the socket can take more, False if it is gone.
+    drained: Callable[[], Awaitable[bool]] | None = None
     live: bool = False
     buffer: list[Publication] = field(default_factory=list)
     # Messages created after `seen_from`, or named in `seen`, reached this subscription whole
@@ -166,8 +168,8 @@ class Channel:
     async def attach(self, sub: Subscription, cursor: Position | None, rewind: Rewind | None) -> AttachPoint:
         """Register `sub` (buffering) and find its attach point and backlog.
 
-        The caller sends ATTACHED and the backlog, then calls `go_live` without awaiting in
-        between, so buffered publications follow the backlog in order.
+        The caller sends ATTACHED, then awaits `go_live`: until it switches the subscription
+        to live delivery, publications are buffered, so they follow the backlog in order.
         """
         sub.live = False
         sub.buffer = []
@@ -205,13 +207,23 @@ class Channel:
             return AttachPoint(head, [], resumed=False)
         return AttachPoint(Position(seq_of_serial(backlog[0].serial or "") - 1, head.epoch), backlog, resumed=False)
 
-    def go_live(self, sub: Subscription, point: AttachPoint, now: int) -> None:
-        """Send the backlog, then buffered publications after it, then switch to live delivery."""
+    async def go_live(self, sub: Subscription, point: AttachPoint, now: int) -> bool:
+        """Send the backlog, then buffered publications after it, then switch to live delivery.
+
+        The backlog goes out as the client reads it (`sub.drained` between frames), so a client
+        catching up after a long absence is not cut off by the outbound limit for the burst.
+        Returns False if the subscription ended meanwhile (detach, re-attach, lost socket)."""
         for message in point.backlog:
             if seq_of_serial(message.serial or "") <= sub.seen_from:
                 sub.seen.add(message.serial or "")
         for frame in backlog_frames(sub.wire_name, point.backlog, sub.fmt, now):
+            if sub not in self._subs:
+                return False
             sub.write(self._framer(frame, sub.fmt))
+            if sub.drained is not None and not await sub.drained():
+                return False
+        if sub not in self._subs:
+            return False
         shown = {m.serial: latest_serial(m) for m in point.backlog if m.version}
         pending = [pub for pub in sub.buffer if pub.position.seq > point.covered
                    and not (pub.aggregates is not None and _already_shown(pub, shown))]
@@ -223,6 +235,7 @@ class Channel:
                                       sub.whole_needed(mutation_targets(pending)))
             if obj is not None:
                 sub.write(self._framer(encode(obj, sub.fmt), sub.fmt))
+        return True
 
 
 def _already_shown(pub: Publication, shown: dict[str | None, str]) -> bool:

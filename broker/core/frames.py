@@ -13,7 +13,8 @@ from ..protocol.wire import Format, encode
 # Turns an encoded ProtocolMessage into the bytes written to a socket (a WebSocket frame).
 Framer = Callable[[bytes, Format], bytes]
 
-BACKLOG_CHUNK = 100
+BACKLOG_CHUNK = 100  # messages per catch-up frame at most
+BACKLOG_BYTES = 64 * 1024  # payload bytes per catch-up frame, past which it ends at the next publication
 
 
 def position_of(serial: str) -> str:
@@ -59,17 +60,20 @@ def backlog_frames(channel: str, messages: Sequence[Message], fmt: Format, now_m
     """Encoded MESSAGE frames for a replay, split only between publications so cursors stay exact.
 
     A frame's channelSerial is the furthest position its messages reached (a message shown
-    with a later version moved the stream on), never less than an earlier frame's.
+    with a later version moved the stream on), never less than an earlier frame's. Frames stay
+    small (BACKLOG_CHUNK messages, about BACKLOG_BYTES) so the replay can follow the socket.
     """
     out: list[bytes] = []
     chunk: list[Message] = []
+    size = 0
     cursor = ""
     for i, message in enumerate(messages):
         chunk.append(message)
+        size += message.size
         position = position_of(latest_serial(message))
         cursor = max(cursor, position)
         last_of_position = i + 1 == len(messages) or position_of(latest_serial(messages[i + 1])) != position
-        if last_of_position and len(chunk) >= BACKLOG_CHUNK or i + 1 == len(messages):
+        if last_of_position and (len(chunk) >= BACKLOG_CHUNK or size >= BACKLOG_BYTES) or i + 1 == len(messages):
             out.append(encode(message_frame(channel, cursor, chunk, fmt, now_ms), fmt))
-            chunk = []
+            chunk, size = [], 0
     return out

@@ -42,6 +42,10 @@ class Transport(Protocol):
 
     def write_frame(self, frame: bytes) -> None: ...
 
+    async def drained(self) -> bool:
+        """Return once the client has room for more replay; False if the socket is closing."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -120,6 +124,9 @@ class Connection:
     def write_frame(self, frame: bytes) -> None:
         if self.transport is not None:
             self.transport.write_frame(frame)
+
+    async def drained(self) -> bool:
+        return self.transport is not None and await self.transport.drained()
 
     def connected_message(self, error: AblyError | None = None) -> dict[str, Any]:
         details: dict[str, Any] = {
@@ -244,7 +251,7 @@ class Connection:
         sub: Subscription | None = None
         if attachment.modes & Flag.SUBSCRIBE:
             echo = self.echo and attachment.params.get("echo") != "false"
-            sub = Subscription(self.write_frame, self.fmt, name.wire, self.id, echo)
+            sub = Subscription(self.write_frame, self.fmt, name.wire, self.id, echo, drained=self.drained)
             attachment.subscription = sub
         try:
             if sub is not None:
@@ -278,8 +285,9 @@ class Connection:
             attached["error"] = point.error.to_wire()
         self.send(attached)
         attachment.attached = True
-        if sub is not None:
-            channel.go_live(sub, point, now_ms())
+        if sub is not None and not await channel.go_live(sub, point, now_ms()):
+            self.presence.abandon(attachment)  # detached, re-attached or cut off during the replay
+            return
         self.presence.attached(attachment, presence_sync)
 
     def _new_attachment(self, name: ChannelName, pm: dict[str, Any], old: Attachment | None) -> Attachment:

@@ -55,6 +55,10 @@ class EdgeProtocol(asyncio.Protocol):
         if self.ws is not None:  # plain HTTP responses are small and written whole
             self.ws.pause_writing()
 
+    def resume_writing(self) -> None:
+        if self.ws is not None:
+            self.ws.resume_writing()
+
     def eof_received(self) -> bool | None:
         if self.ws is None and self.http is not None:
             self.http.receive_data(b"")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -17,8 +18,6 @@ from ..protocol.errors import AblyError
 from ..protocol.wire import Format, decode_frame, encode
 
 if TYPE_CHECKING:
-    import asyncio
-
     from ..realtime.connection import Connection
     from .app import Broker
 
@@ -48,10 +47,12 @@ class WebSocketSession:
         self.last_send = broker.clock()
         self._fragments: list[bytes] = []
         self._closed = False
-        # The transport tells us (pause_writing) when its buffer passes the limit, inside the
-        # write that did it; checking the size after every write cost more than the write.
-        self._over_limit = False
-        transport.set_write_buffer_limits(high=broker.config.outbound_buffer_limit)
+        # Flow control: the transport pauses us once its buffer passes half the limit (a
+        # catch-up replay then waits in `drained`) and resumes us below an eighth. Only a
+        # paused client can be over the limit, so only then does a write ask the buffer's size.
+        self._paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        transport.set_write_buffer_limits(high=broker.config.outbound_buffer_limit // 2)
         self.ws = ServerProtocol(max_size=broker.config.max_frame_size)
         self.ws.receive_data(raw_request)
         self._pump()
@@ -66,17 +67,35 @@ class WebSocketSession:
             return
         self.transport.write(data)
         self.last_send = self.broker.clock()
-        if self._over_limit:
+        if self._paused and self.transport.get_write_buffer_size() > self.broker.config.outbound_buffer_limit:
             self._overflow()
 
+    async def drained(self) -> bool:
+        """Wait until the client has read enough for more replay; False once the socket is closing."""
+        while self._paused and not self._closed:
+            waiter = self.broker.loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+        return not self._closed
+
     def pause_writing(self) -> None:
-        """The outbound buffer passed the limit: the write in progress cuts the client off."""
-        self._over_limit = True
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake_drainers()
+
+    def _wake_drainers(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._wake_drainers()
         try:
             self.ws.send_close()
             self._flush_ws()
@@ -97,6 +116,7 @@ class WebSocketSession:
             return
         self.send({"action": Action.DISCONNECTED, "error": error.to_wire()})
         self._closed = True
+        self._wake_drainers()
         try:
             self.ws.send_close()
             self._flush_ws()
@@ -119,6 +139,7 @@ class WebSocketSession:
 
     def connection_lost(self) -> None:
         self._closed = True
+        self._wake_drainers()
         if self.connection is not None:
             self.broker.realtime.transport_lost(self.connection, self)
             self.connection = None
@@ -193,6 +214,7 @@ class WebSocketSession:
         error = AblyError(80003, 503, "Disconnected: the client is not reading fast enough")
         self.transport.write(frame(encode({"action": Action.DISCONNECTED, "error": error.to_wire()}, self.fmt), self.fmt))
         self._closed = True
+        self._wake_drainers()
         self.transport.close()
         self.broker.loop.call_soon(self.connection_lost)
         self.broker.loop.call_later(OVERFLOW_GRACE, self.transport.abort)

@@ -17,7 +17,7 @@ from tests.support.wire import WireClient
 from .rest import history
 from .test_resume_protocol import collect, open_client
 
-OUTBOUND_LIMIT = 64 * 1024
+OUTBOUND_LIMIT = 256 * 1024
 FLOOD = 400
 FLOOD_SIZE = 24 * 1024  # ~10 MB in all: past the limit plus the kernel's send buffer (Linux autotunes it up to 4 MB)
 STOP_TIMEOUT = 15.0
@@ -51,8 +51,8 @@ async def read_until_disconnected(client: WireClient, want: int = 1 << 30,
 
 async def test_a_client_that_stops_reading_is_disconnected_and_resumes_without_loss(
         broker_factory: Callable[..., BrokerProcess], proxy_factory: Callable[..., TcpProxy]) -> None:
-    """The catch-up replay is written in one burst, so a backlog over the limit trips it again:
-    each round still delivers at least what fits, and the client resumes further on."""
+    """Cut off once while it stalls; the catch-up replay after its resume follows the socket,
+    so a backlog far over the limit (~10 MB against 256 KiB) arrives in that one round."""
     broker = broker_factory(extra_args=["--outbound-buffer", str(OUTBOUND_LIMIT)]).start()
     proxy = proxy_factory(broker.port, upstream_rcvbuf=16 * 1024)
     slow = await WireClient.open(f"ws://127.0.0.1:{proxy.port}", "msgpack", key=broker.key)
@@ -83,12 +83,10 @@ async def test_a_client_that_stops_reading_is_disconnected_and_resumes_without_l
 
     assert [m["data"][:7] for m in fast_got] == [f"m-{i:05d}" for i in range(FLOOD)]
     assert [m["data"][:7] for m in received] == [f"m-{i:05d}" for i in range(FLOOD)]
-    assert endings[0] == 80003, "cut off with DISCONNECTED once over the limit"
-    assert endings[1:-1] == [80003] * (len(endings) - 2) and endings[-1] is None
+    assert endings == [80003, None], "cut off with DISCONNECTED once over the limit, never during the replay"
     log = broker.log()
-    cut_offs = log.count(f"connection {connected['connectionId']}: outbound buffer over")
-    assert log.count("outbound buffer over") == cut_offs, "only the slow client was cut off"
-    assert len(endings) - 1 <= cut_offs <= len(endings), "(the last burst may trip after its last message)"
+    assert log.count(f"connection {connected['connectionId']}: outbound buffer over") == 1
+    assert log.count("outbound buffer over") == 1, "only the slow client was cut off"
     for c in (fast, pub, client):
         await c.close()
 
@@ -143,7 +141,10 @@ async def test_sigterm_answers_what_it_read_says_disconnected_and_restarts_witho
     assert goodbye is not None and goodbye["error"]["code"] == 80003
     assert sub_goodbye is not None and sub_goodbye["error"]["code"] == 80003
     assert acked == list(range(len(acked))), "ACKs in msgSerial order, every one before DISCONNECTED"
-    assert SIGTERM_AFTER <= len(acked) < len(sent), "the broker stopped reading while publishes were in flight"
+    # Up to WINDOW publishes are in flight when SIGTERM lands, but whether the broker read them
+    # all before it stopped reading is a race (faster commits make "all" likely); either way
+    # history must hold exactly the acknowledged ones.
+    assert SIGTERM_AFTER <= len(acked) <= len(sent)
     restarted = broker_factory(db=broker.db, port=broker.port).start()
     stored = [m["data"] for m in history(restarted, "term")]
     assert stored == [f"t-{i}" for i in acked], "exactly what was acknowledged: nothing unread was stored"
