@@ -216,6 +216,8 @@ class TcpProxy:
 
 def _reset(transport: asyncio.WriteTransport) -> None:
     """Close with a TCP RST (SO_LINGER 0), as when a network path dies, not with a FIN."""
+    if transport.is_closing():
+        return  # already gone (a closed TLS transport cannot even say which socket it had)
     sock = transport.get_extra_info("socket")
     if sock is not None:
         try:
