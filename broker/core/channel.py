@@ -20,7 +20,7 @@ from ..protocol.errors import AblyError
 from ..protocol.message import Message
 from ..protocol.serial import Position, seq_of_serial
 from ..protocol.wire import Format, encode
-from .frames import Framer, backlog_frames, latest_serial, publication_frame
+from .frames import BACKLOG_CHUNK, Framer, backlog_frames, latest_serial, publication_frame
 
 MAX_REWIND = 100
 _REWIND_TIME = re.compile(r"^(\d+)([sm])$")
@@ -210,32 +210,40 @@ class Channel:
     async def go_live(self, sub: Subscription, point: AttachPoint, now: int) -> bool:
         """Send the backlog, then buffered publications after it, then switch to live delivery.
 
-        The backlog goes out as the client reads it (`sub.drained` between frames), so a client
-        catching up after a long absence is not cut off by the outbound limit for the burst.
+        Both go out as the client reads them (`sub.drained` between frames), so a client
+        catching up after a long absence is not cut off by the outbound limit for the burst;
+        whatever is published meanwhile is buffered and sent in turn. The switch to live happens
+        only once a round of that ended without waiting, so nothing can be buffered after it.
         Returns False if the subscription ended meanwhile (detach, re-attach, lost socket)."""
         for message in point.backlog:
             if seq_of_serial(message.serial or "") <= sub.seen_from:
                 sub.seen.add(message.serial or "")
         for frame in backlog_frames(sub.wire_name, point.backlog, sub.fmt, now):
-            if sub not in self._subs:
+            if not await self._write_paced(sub, self._framer(frame, sub.fmt)):
                 return False
-            sub.write(self._framer(frame, sub.fmt))
-            if sub.drained is not None and not await sub.drained():
-                return False
+        shown = {m.serial: latest_serial(m) for m in point.backlog if m.version}
+        skip = None if sub.echo else sub.connection_id
+        while sub.buffer:
+            pending = [pub for pub in sub.buffer if pub.position.seq > point.covered
+                       and not (pub.aggregates is not None and _already_shown(pub, shown))]
+            sub.buffer = []
+            for start in range(0, len(pending), BACKLOG_CHUNK):
+                chunk = pending[start:start + BACKLOG_CHUNK]
+                obj = publication_frame(sub.wire_name, chunk, sub.fmt, now, skip,
+                                        sub.whole_needed(mutation_targets(chunk)))
+                if obj is not None and not await self._write_paced(sub, self._framer(encode(obj, sub.fmt), sub.fmt)):
+                    return False
         if sub not in self._subs:
             return False
-        shown = {m.serial: latest_serial(m) for m in point.backlog if m.version}
-        pending = [pub for pub in sub.buffer if pub.position.seq > point.covered
-                   and not (pub.aggregates is not None and _already_shown(pub, shown))]
-        sub.buffer = []
         sub.live = True
-        if pending:
-            skip = None if sub.echo else sub.connection_id
-            obj = publication_frame(sub.wire_name, pending, sub.fmt, now, skip,
-                                      sub.whole_needed(mutation_targets(pending)))
-            if obj is not None:
-                sub.write(self._framer(encode(obj, sub.fmt), sub.fmt))
         return True
+
+    async def _write_paced(self, sub: Subscription, frame: bytes) -> bool:
+        """Write one catch-up frame, then wait until the client can take more (no wait if it can)."""
+        if sub not in self._subs:
+            return False
+        sub.write(frame)
+        return sub.drained is None or await sub.drained()
 
 
 def _already_shown(pub: Publication, shown: dict[str | None, str]) -> bool:

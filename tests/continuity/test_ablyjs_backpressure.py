@@ -41,14 +41,8 @@ def test_a_slow_consumer_is_disconnected_and_resumes_while_fast_ones_get_everyth
     assert drops and {s["reason"] for s in drops} == {80003}, "cut off by the broker's DISCONNECTED"
     assert slow["idAfter"] == slow["idBefore"], "it resumed its connection"
     attaches = [s for s in slow["states"] if s["on"] == "continuity:slow" and s["to"] == "attached"]
-    # Every re-attach continues the stream; a cut that lands while a re-attach is still pending
-    # ends in one ATTACHED for both, so there may be fewer re-attaches than cuts.
-    assert not attaches[0]["resumed"] and all(s["resumed"] for s in attaches[1:])
-    assert 2 <= len(attaches) <= len(drops) + 1
+    assert len(drops) == 1, "cut off once while stalled; the catch-up replay follows the socket"
+    assert [a["resumed"] for a in attaches] == [False, True]
     log = broker.log()
-    # The catch-up replay is written in one burst, so a backlog larger than the limit trips the
-    # limit again: each round delivers at least a limit's worth, then the client resumes further on.
-    cut_offs = log.count(f"connection {slow['idBefore']}: outbound buffer over")
-    assert log.count("outbound buffer over") == cut_offs, "only the slow consumer was cut off"
-    assert len(drops) <= cut_offs <= len(drops) + 1, "(the last burst may trip after its last message)"
-    assert len(drops) <= COUNT * SIZE // OUTBOUND_LIMIT
+    assert log.count(f"connection {slow['idBefore']}: outbound buffer over") == 1
+    assert log.count("outbound buffer over") == 1, "only the slow consumer was cut off"
