@@ -28,7 +28,7 @@ Listener = Callable[[V], Any]
 class _Delivery(Generic[V]):
     """Calls one listener; async listeners are fed through a queue to a worker task."""
 
-    __slots__ = ("listener", "predicate", "once", "_queue", "_worker", "_tasks")
+    __slots__ = ("_queue", "_tasks", "_worker", "listener", "once", "predicate")
 
     def __init__(self, listener: Listener[V], predicate: Callable[[V], bool] | None, once: bool) -> None:
         self.listener = listener

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 
 import httpx
 
@@ -22,7 +22,7 @@ T = TypeVar("T")
 AGENT = "tether-client/0.1.0"
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="(\w+)"')
 
-Params = Mapping[str, str | int] | httpx.QueryParams | None
+Params: TypeAlias = Mapping[str, str | int] | httpx.QueryParams | None
 
 
 def parse_links(values: list[str]) -> dict[str, str]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
-
-import json
 
 import msgpack
 from websockets.asyncio.client import ClientConnection, connect
