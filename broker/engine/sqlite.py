@@ -10,10 +10,11 @@ or power cut may still lose the commits made since the WAL was last synced.
 All writing goes through one plain `sqlite3` connection: a group commit, with its mutation
 parts, run folds, idempotency ids, channel heads and count retention, is one call running
 BEGIN IMMEDIATE … COMMIT, and so is a TTL sweep. ACK and delivery latency is commit latency.
-A small commit (a quiet channel, a token stream) costs less than handing it to another thread
-and back — two wake-ups that on a busy machine each wait for a core — so it runs inline on the
-event loop; a large one (a busy broker, where group commits grow) goes to a dedicated writer
-thread, so the loop keeps reading while SQLite writes. Commits are serialised by the writer
+A small commit after a pause (a quiet channel, a paced token stream) costs less than handing
+it to another thread and back — two wake-ups that on a busy machine each wait for a core — so
+it runs inline on the event loop. When commits follow each other closely, or one is large, it
+goes to a dedicated writer thread instead, so the loop keeps reading while SQLite writes: a
+busy broker gains more from that overlap than it loses to the hand-off. Commits are serialised by the writer
 task and `_write_lock` whichever side runs them. WAL checkpoints, the one part of a commit
 that can fsync, never run inline: auto-checkpointing is off and the writer thread checkpoints
 every CHECKPOINT_PAGES written. The event loop keeps the engine's state; the only engine
@@ -106,6 +107,7 @@ _INSERT_PART = "INSERT INTO parts (channel, vseq, first_vseq, target_seq, target
 _DELETE_RUN = "DELETE FROM parts WHERE channel = ? AND target_seq = ? AND target_idx = ? AND vseq BETWEEN ? AND ?"
 FOLD_EVERY = 64
 INLINE_ROWS = 16  # a commit of at most this many rows runs on the event loop (see the module doc)
+INLINE_AFTER_IDLE = 0.0005  # ... if the writer had been idle this long (s) before it; busy brokers use the thread
 CHECKPOINT_PAGES = 1000  # SQLite's own auto-checkpoint threshold, on the writer thread instead
 CACHE_LIMIT = 10_000
 _UPSERT_CHANNEL = (
@@ -716,23 +718,28 @@ class SqliteEngine(Engine):
 
     async def _write_loop(self) -> None:
         assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        idle = 0.0  # how long the writer waited for this batch: a short wait means a busy broker
         while True:
             if not self._queue:
                 if self._closing:
                     return
                 self._wake.clear()
+                since = loop.time()
                 await self._wake.wait()
+                idle = loop.time() - since
                 continue
             batch, self._queue = self._queue, []
             self._in_flight = batch
             async with self._write_lock:
-                await self._commit(batch)
+                await self._commit(batch, may_inline=idle >= INLINE_AFTER_IDLE)
                 if self._unchecked_pages >= CHECKPOINT_PAGES:
                     self._unchecked_pages = 0
                     await self._checkpoint()
+            idle = 0.0
             self._in_flight = []
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit(self, batch: list[_Pending], may_inline: bool = False) -> None:
         """One transaction for the whole batch; notify and resolve only once it is committed."""
         assert self._conn is not None
         heads: dict[str, int] = {}
@@ -763,8 +770,8 @@ class SqliteEngine(Engine):
         # Each row touches a leaf of its table and of an index or two; heads and folds a few more.
         self._unchecked_pages += 2 * (len(rows) + len(parts) + len(ids)) + len(heads) + 2 * len(folds) + 1
         try:
-            counts, cuts = await self._write(write, inline=len(rows) + len(parts) + len(ids) <= INLINE_ROWS
-                                             and not limits)
+            counts, cuts = await self._write(write, inline=may_inline and not limits
+                                             and len(rows) + len(parts) + len(ids) <= INLINE_ROWS)
         except Exception as exc:  # noqa: BLE001 - whatever broke the commit fails this batch, not the writer
             log.error("commit of %d publications failed: %s", len(batch), exc)
             self._restore(self._floors, saved)
