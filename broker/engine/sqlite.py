@@ -374,7 +374,7 @@ def _delete_through(conn: sqlite3.Connection, channel: str, seq: int, idx: int, 
 
 class SqliteEngine(Engine):
     """`epoch` is known after `open()`; `commits` counts committed transactions (group commit),
-    `checkpoints` the WAL checkpoints run."""
+    `inline_commits` those run on the event loop, `checkpoints` the WAL checkpoints run."""
 
     def __init__(self, path: str | Path, busy_timeout_ms: int = 5000, *, retention: RetentionPolicy | None = None,
                  dedup_window_ms: int = DEFAULT_WINDOW_MS) -> None:
@@ -386,6 +386,7 @@ class SqliteEngine(Engine):
         self.epoch = ""
         self.commits = 0
         self.checkpoints = 0
+        self.inline_commits = 0
         self._assigned: dict[str, int] = {}
         self._committed: dict[str, int] = {}
         self._queue: list[_Pending] = []
@@ -394,7 +395,7 @@ class SqliteEngine(Engine):
         self._writer: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None  # the writer's: only ever used on the executor's thread
+        self._conn: sqlite3.Connection | None = None  # the writer's: one transaction at a time, inline or on its thread
         self._reader: aiosqlite.Connection | None = None
         # Latest aggregates of recently mutated messages, so a stream of appends never reads.
         self._current: OrderedDict[tuple[str, str], Message] = OrderedDict()
@@ -807,9 +808,12 @@ class SqliteEngine(Engine):
         assert self._conn is not None
         if inline:
             try:
-                return call()
+                result = call()
             except _Busy:
                 pass
+            else:
+                self.inline_commits += 1
+                return result
         return await self._in_writer(partial(_waiting, self._conn, self.busy_timeout_ms, call))
 
     async def _checkpoint(self) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from broker.engine.base import HistoryQuery, Publication
 from broker.engine.retention import RetentionPolicy, parse_rule
-from broker.engine.sqlite import SqliteEngine
+from broker.engine.sqlite import INLINE_AFTER_IDLE, SqliteEngine
 from broker.protocol.errors import AblyError
 from broker.protocol.message import Message
 from broker.protocol.serial import Position, parse_serial
@@ -141,6 +141,41 @@ async def test_group_commit_batches_concurrent_appends(store: Path) -> None:
             assert 1 <= batches <= 20
             assert len({pub.position for pub in pubs}) == 1000
             assert len(await engine.history("g", ALL)) == 1005
+
+
+async def test_commits_after_a_pause_run_inline_and_back_to_back_ones_on_the_thread(store: Path) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        async with opened(store) as engine:
+            before = threading.active_count()
+            for i in range(5):
+                await asyncio.sleep(2 * INLINE_AFTER_IDLE)  # the writer idles: what a paced stream does
+                await engine.append("p", [Message(data=str(i))], 1)
+            assert (engine.commits, engine.inline_commits) == (5, 5)
+            pubs = await asyncio.gather(*(engine.append("p", [Message(data=f"b{i}")], 1) for i in range(500)))
+            assert len({pub.position for pub in pubs}) == 500
+            assert engine.inline_commits <= 6, "a burst of appends is committed on the writer thread"
+            assert threading.active_count() == before
+            assert [m.data for m in await engine.history("p", HistoryQuery(limit=5, direction="forwards"))] == \
+                ["0", "1", "2", "3", "4"]
+
+
+async def test_an_inline_commit_on_a_locked_store_waits_on_the_thread(store: Path) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        async with opened(store) as engine:
+            await engine.append("l", [Message(data="first")], 1)
+            with closing(sqlite3.connect(store, isolation_level=None)) as blocker:
+                blocker.execute("BEGIN IMMEDIATE")
+                await asyncio.sleep(2 * INLINE_AFTER_IDLE)  # so the next commit is tried inline
+                pending = asyncio.create_task(engine.append("l", [Message(data="second")], 2))
+                done, _ = await asyncio.wait({pending}, timeout=0.2)
+                assert not done, "the commit waits for the lock (on the thread: this loop keeps running)"
+                blocker.execute("ROLLBACK")
+            await pending
+            inline = engine.inline_commits
+            await asyncio.sleep(2 * INLINE_AFTER_IDLE)
+            await engine.append("l", [Message(data="third")], 3)
+            assert engine.inline_commits == inline + 1, "the same kind of commit on a free store runs inline"
+            assert [m.data for m in await engine.history("l", ALL)] == ["first", "second", "third"]
 
 
 async def test_the_wal_is_checkpointed_off_the_event_loop_while_writing(store: Path) -> None:
