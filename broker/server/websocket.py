@@ -68,14 +68,21 @@ class WebSocketSession:
         self.transport.write(data)
         self.last_send = self.broker.clock()
         if self._paused and self.transport.get_write_buffer_size() > self.broker.config.outbound_buffer_limit:
-            self._overflow()
+            self._overflow(f"outbound buffer over {self.broker.config.outbound_buffer_limit} bytes")
 
     async def drained(self) -> bool:
-        """Wait until the client has read enough for more replay; False once the socket is closing."""
+        """Wait until the client has read enough for more replay; False once the socket is closing.
+
+        A client that does not drain within OVERFLOW_GRACE is cut off as a slow consumer, so a
+        replay never holds its backlog for a client that stopped reading."""
         while self._paused and not self._closed:
             waiter = self.broker.loop.create_future()
             self._drain_waiters.append(waiter)
-            await waiter
+            try:
+                await asyncio.wait_for(waiter, OVERFLOW_GRACE)
+            except TimeoutError:
+                self._overflow(f"did not drain below {self.broker.config.outbound_buffer_limit // 8} bytes "
+                               f"within {OVERFLOW_GRACE:g}s of catch-up")
         return not self._closed
 
     def pause_writing(self) -> None:
@@ -201,7 +208,7 @@ class WebSocketSession:
             self.broker.realtime.fail(self.connection)
             self.close()
 
-    def _overflow(self) -> None:
+    def _overflow(self, why: str) -> None:
         """A client that cannot keep up is cut off; it resumes and catches up from history.
 
         Nothing more is queued after the DISCONNECTED; if the client does not drain its
@@ -209,8 +216,7 @@ class WebSocketSession:
         connection lets go of its subscriptions at once (on the next loop turn: this runs
         inside a channel's fan-out) and becomes resumable, as after any transport loss.
         """
-        log.warning("connection %s: outbound buffer over %d bytes, disconnecting",
-                    self.connection.id if self.connection else "-", self.broker.config.outbound_buffer_limit)
+        log.warning("connection %s: %s, disconnecting", self.connection.id if self.connection else "-", why)
         error = AblyError(80003, 503, "Disconnected: the client is not reading fast enough")
         self.transport.write(frame(encode({"action": Action.DISCONNECTED, "error": error.to_wire()}, self.fmt), self.fmt))
         self._closed = True

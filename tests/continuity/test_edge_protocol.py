@@ -91,6 +91,45 @@ async def test_a_client_that_stops_reading_is_disconnected_and_resumes_without_l
         await c.close()
 
 
+async def broker_logged(broker: BrokerProcess, text: str, timeout: float) -> str:
+    """The broker's log once it contains `text` (polled: the log is the only outside sign)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while text not in (log := broker.log()):
+        assert loop.time() < deadline, f"the broker never logged {text!r}"
+        await asyncio.sleep(0.05)
+    return log
+
+
+async def test_a_client_that_stops_reading_during_its_catch_up_is_cut_off_after_the_grace(
+        broker_factory: Callable[..., BrokerProcess], proxy_factory: Callable[..., TcpProxy]) -> None:
+    """The paced replay waits for the client, but not forever: no draining within the grace
+    period cuts it off like any slow consumer, and the channel's others carry on."""
+    broker = broker_factory(extra_args=["--outbound-buffer", str(OUTBOUND_LIMIT)]).start()
+    proxy = proxy_factory(broker.port, upstream_rcvbuf=16 * 1024)
+    fast, _ = await open_client(broker, "msgpack")
+    cursor = (await fast.attach("flood"))["channelSerial"]
+    pub, _ = await open_client(broker, "msgpack")
+    _, fast_got = await asyncio.gather(publish_one_by_one(pub, "flood", FLOOD, FLOOD_SIZE),
+                                       collect(fast, "flood", FLOOD))
+    assert len(fast_got) == FLOOD
+    slow = await WireClient.open(f"ws://127.0.0.1:{proxy.port}", "msgpack", key=broker.key)
+    slow_id = (await slow.connected())["connectionId"]
+    proxy.stall("down")
+    await slow.send({"action": Action.ATTACH, "channel": "flood", "channelSerial": cursor})  # ~10 MB to replay
+    log = await broker_logged(broker, f"connection {slow_id}: did not drain", timeout=STOP_TIMEOUT)
+    assert log.count("disconnecting") == 1, "only the stalled client was cut off"
+    await pub.ack(await pub.publish("flood", [{"name": "n", "data": "after"}]))
+    assert [m["data"] for m in await collect(fast, "flood", 1)] == ["after"]
+    proxy.unstall()
+    got, disconnected = await read_until_disconnected(slow)
+    assert disconnected is not None and disconnected["error"]["code"] == 80003
+    assert 0 < len(got) < FLOOD, "it got part of the replay, then the cut-off"
+    assert [m["data"][:7] for m in got] == [f"m-{i:05d}" for i in range(len(got))]
+    for c in (fast, pub, slow):
+        await c.close()
+
+
 WINDOW = 100  # publishes in flight at once
 SIGTERM_AFTER = 500  # ACKs
 
