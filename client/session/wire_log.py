@@ -6,16 +6,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..codec.types import CodecEvent
+from ..codec.types import CodecEvent, Event
+
+Direction = Literal["input", "output"]
 
 Fold = Literal["dropped", "incremental", "refold"]
 
 
 @dataclass(slots=True)
 class _Entry:
+    """One wire's events. A wire is one direction only; the events are kept as the decoder's plain
+    dicts, not `CodecEvent`s: a streamed reply logs one per token per node, and a flat dict of
+    strings is invisible to the cyclic GC where a dataclass is not (50,000 of those in a worker
+    made full collections of 25 ms)."""
+
     serial: str
     message_id: str | None
-    events: list[CodecEvent]
+    direction: Direction
+    events: list[Event]
     decoded_through: str  # highest version folded for this serial (the tree-level replay guard)
 
 
@@ -37,7 +45,7 @@ class WireLog:
     def replay(self, visit: Callable[[CodecEvent, str, str | None], None]) -> None:
         for entry in self.entries:
             for event in entry.events:
-                visit(event, entry.serial, entry.message_id)
+                visit(CodecEvent(entry.direction, event), entry.serial, entry.message_id)
 
     def sweep(self) -> None:
         """Drop the payloads (keep the replay keys) once the reorder window has passed."""
@@ -52,12 +60,17 @@ class WireLog:
             if entry.serial == serial:
                 if version is not None and (version <= entry.decoded_through or not streamed):
                     return None
-                entry.events.extend(events)
+                entry.events.extend([e.event for e in events])
                 if version is not None:
                     entry.decoded_through = version
                 return i
             if entry.serial < serial:
-                self.entries.insert(i + 1, _Entry(serial, message_id, list(events), version or serial))
+                self.entries.insert(i + 1, _new_entry(serial, message_id, events, version))
                 return i + 1
-        self.entries.insert(0, _Entry(serial, message_id, list(events), version or serial))
+        self.entries.insert(0, _new_entry(serial, message_id, events, version))
         return 0
+
+
+def _new_entry(serial: str, message_id: str | None, events: list[CodecEvent], version: str | None) -> _Entry:
+    direction: Direction = events[0].direction if events else "output"
+    return _Entry(serial, message_id, direction, [e.event for e in events], version or serial)

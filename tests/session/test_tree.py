@@ -5,6 +5,7 @@ No channel: deliveries are folded straight into a tree, exactly as a session's s
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from client.codec import CodecMessage, DecodedMessage
@@ -113,6 +114,28 @@ def test_a_late_lower_serial_wire_refolds_the_node() -> None:
                                  {"type": "data-note", "id": "n", "data": 2}], parent="U1", input_cmid="U1")
     d.feed(prompt, reply[0], reply[1], reply[3], reply[2])  # data=2 arrives before data=1
     assert view.get_messages()[1].message["parts"][1]["data"] == 2  # refolded in serial order
+
+
+def test_a_long_streamed_reply_leaves_nothing_per_token_for_the_cyclic_gc() -> None:
+    """A node logs every token for refolds; what it keeps must not be GC-tracked objects, or a long
+    reply makes each full collection longer (25 ms pauses mid-stream with 25 sessions a process)."""
+    c, d = Conversation(), Device()
+    view = d.view()
+    tokens = 2_000
+    text = "".join(f" t{i}" for i in range(tokens))
+    turn = [c.prompt("U1", "go"), c.run_start("R1", "U1", "U1"),
+            c.reply("R1", "A1", reply_chunks(text, pieces=tokens), parent="U1", input_cmid="U1")]
+    *streamed, finish_step, finish = turn[2]
+    d.feed(turn[0], turn[1])
+    gc.collect()
+    before = len(gc.get_objects())
+    for delivery in streamed:
+        d.feed(delivery)
+    gc.collect()
+    assert texts(view) == ["go", text]
+    assert len(gc.get_objects()) - before < tokens // 10
+    d.feed(finish, finish_step)  # finish-step lands before the tail: the node is refolded from its log
+    assert texts(view) == ["go", text]
 
 
 def test_duplicate_deliveries_are_inert() -> None:
