@@ -74,6 +74,26 @@ class _Entry:
         return (0, serial, self.seq) if serial is not None else (1, "", self.seq)
 
 
+@dataclass(slots=True)
+class _Route:
+    """What `_apply_run` derived from a streamed wire's headers: where its appends fold and what their
+    `output` events carry. An append with equal headers on a tree whose structure has not changed
+    since (same `_version`) would derive the same again, so it folds straight through this."""
+
+    headers: dict[str, str]
+    entry: _Entry
+    version: int
+    owner: str
+    input_codec_message_id: str | None
+    codec_message_id: str | None
+    step_id: str | None
+    step_start_serial: str | None
+    steer_ids: list[str] | None
+
+
+ROUTES = 64  # streams open at once that keep a route; beyond that, appends take the general path
+
+
 class Tree:
     """JS `Tree`: events `update` (structure), `output` (per folded wire), `run` (lifecycle), `ably_message`."""
 
@@ -95,6 +115,7 @@ class Tree:
         self._clock = 0
         self._sweep_queue: list[str] = []
         self._replacements = 0
+        self._routes: dict[str, _Route] = {}  # stream serial -> route of its appends
 
     @property
     def projection_replacements(self) -> int:
@@ -394,6 +415,12 @@ class Tree:
     def apply_message(self, decoded: DecodedMessage, headers: dict[str, str], serial: str | None = None,
                       timestamp: int | None = None, version: str | None = None) -> None:
         """Fold one decoded wire (or an optimistic local input when `serial` is None)."""
+        route = self._routes.get(serial) if serial is not None else None
+        if route is not None and serial is not None:
+            if route.version == self._version and route.headers == headers:
+                self._continue_stream(route, decoded, serial, timestamp, version)
+                return
+            del self._routes[serial]
         wire_run_id = headers.get(h.RUN_ID)
         codec_message_id = headers.get(h.CODEC_MESSAGE_ID)
         run_less = wire_run_id is None and codec_message_id is not None and bool(decoded.inputs)
@@ -479,12 +506,32 @@ class Tree:
         stamp = headers.get(h.STEER_CODEC_MESSAGE_IDS)
         steer_ids = _parse_steer_stamp(stamp) if stamp is not None else None
         gated = serial is not None and self._gated(entry, serial)
-        self._record_and_fold(entry, events, serial, codec_message_id, version, headers.get(h.STREAM) == "true",
-                              gated)
+        streamed = headers.get(h.STREAM) == "true"
+        self._record_and_fold(entry, events, serial, codec_message_id, version, streamed, gated)
+        if streamed and serial is not None and headers.get(h.STATUS) == "streaming" and h.RUN_ID in headers:
+            if len(self._routes) >= ROUTES:
+                self._routes.clear()
+            self._routes[serial] = _Route(headers, entry, self._version, owner, input_codec_message_id,
+                                          codec_message_id, step_id, step_start_serial, steer_ids)
         if not gated:
             self._emitter.emit("output", OutputEvent(owner, input_codec_message_id, codec_message_id, serial,
                                                      decoded.outputs, decoded.inputs, step_id, step_start_serial,
                                                      steer_ids))
+
+    def _continue_stream(self, route: _Route, decoded: DecodedMessage, serial: str, timestamp: int | None,
+                         version: str | None) -> None:
+        """`_apply_run` for an append that its route vouches for: only the per-wire steps."""
+        before = self._version
+        entry = route.entry
+        self._activity(entry, timestamp)
+        gated = self._gated(entry, serial)
+        self._record_and_fold(entry, decoded.events(), serial, route.codec_message_id, version, True, gated)
+        if not gated:
+            self._emitter.emit("output", OutputEvent(route.owner, route.input_codec_message_id,
+                                                     route.codec_message_id, serial, decoded.outputs, decoded.inputs,
+                                                     route.step_id, route.step_start_serial, route.steer_ids))
+        if self._version != before:
+            self._emitter.emit("update")
 
     def _index_reply_run(self, node: Node, run_id: str) -> None:
         if node.parent_codec_message_id is not None:

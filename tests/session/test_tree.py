@@ -201,6 +201,31 @@ def test_two_devices_sending_at_once_make_two_visible_turns() -> None:
     assert [(r.run_id, r.client_id) for r in d.view().runs()] == [("R1", "alice"), ("R2", "bob"), ("R3", "alice")]
 
 
+def test_two_replies_streaming_at_once_fold_into_their_own_runs() -> None:
+    """Appends of two streams interleave, with a new prompt (a structural change) mid-stream: each
+    append folds into its own run and its `output` event names that run."""
+    c, d = Conversation(), Device()
+    view = d.view()
+    d.feed(*first_turn(c))
+    d.feed(c.prompt("U2", "from phone", parent="A1", client="bob"), c.prompt("U3", "from laptop", parent="A1"),
+           c.run_start("R2", "U2", "U2", owner="bob"), c.run_start("R3", "U3", "U3"))
+    one = "".join(f" a{i}" for i in range(40))
+    two = "".join(f" b{i}" for i in range(40))
+    r2 = c.reply("R2", "A2", reply_chunks(one, pieces=40), parent="U2", input_cmid="U2", owner="bob")
+    r3 = c.reply("R3", "A3", reply_chunks(two, pieces=40), parent="U3", input_cmid="U3")
+    outputs: list[tuple[str | None, str | None]] = []
+    d.tree.on("output", lambda e: outputs.append((e.run_id, e.codec_message_id)) if e.run_id else None)
+    interleaved = [w for pair in zip(r2, r3) for w in pair]
+    d.feed(interleaved[:30], c.prompt("U4", "meanwhile", parent="A1"), interleaved[30:])
+    assert one in texts(view) and two in texts(view)
+    assert "".join(p.get("text", "") for p in d.tree.get_run_node("R2").projection.messages[0].message["parts"]) \
+        == one  # type: ignore[union-attr]
+    assert "".join(p.get("text", "") for p in d.tree.get_run_node("R3").projection.messages[0].message["parts"]) \
+        == two  # type: ignore[union-attr]
+    assert set(outputs) == {("R2", "A2"), ("R3", "A3")}
+    assert len(outputs) == len(r2) + len(r3)
+
+
 def test_run_end_with_error_rebuilds_the_agent_error() -> None:
     c, d = Conversation(), Device()
     d.feed(c.prompt("U1", "hi"), c.run_start("R1", "U1", "U1"), c.run_end("R1", "U1", "error", error=(42912, "slow")))
