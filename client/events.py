@@ -162,12 +162,14 @@ class EventEmitter(Generic[V]):
     def __init__(self) -> None:
         self._deliveries: list[_Delivery[V]] = []
         self._streams: weakref.WeakSet[EventStream[V]] = weakref.WeakSet()
+        self._once = False  # whether some delivery is a `once`: only then does a batch go value by value
 
     def on(self, listener: Listener[V], predicate: Callable[[V], bool] | None = None) -> None:
         self._deliveries.append(_Delivery(listener, predicate, once=False))
 
     def once(self, listener: Listener[V], predicate: Callable[[V], bool] | None = None) -> None:
         self._deliveries.append(_Delivery(listener, predicate, once=True))
+        self._once = True
 
     def off(self, listener: Listener[V] | None = None) -> None:
         """Remove one listener (every registration of it), or all listeners."""
@@ -177,7 +179,11 @@ class EventEmitter(Generic[V]):
                 delivery.stop()
             else:
                 keep.append(delivery)
-        self._deliveries = keep
+        self._set_deliveries(keep)
+
+    def _set_deliveries(self, deliveries: list[_Delivery[V]]) -> None:
+        self._deliveries = deliveries
+        self._once = any(d.once for d in deliveries)
 
     def stream(self, predicate: Callable[[V], bool] | None = None,
                start: Callable[[], Awaitable[Any]] | None = None) -> EventStream[V]:
@@ -194,14 +200,14 @@ class EventEmitter(Generic[V]):
             if delivery.once:
                 spent.append(delivery)
         if spent:
-            self._deliveries = [d for d in self._deliveries if d not in spent]
+            self._set_deliveries([d for d in self._deliveries if d not in spent])
         if self._streams:  # iterating a WeakSet costs more than a delivery
             for stream in list(self._streams):
                 stream._push(value)
 
     def emit_many(self, values: list[V]) -> None:
         """Deliver a batch: each listener gets each value, in order (one pass per listener)."""
-        if any(d.once for d in self._deliveries):
+        if self._once:
             for value in values:
                 self.emit(value)
             return
