@@ -134,10 +134,10 @@ def message_to_wire(msg: Message, fmt: Format, operation: MessageOperation | Non
 def _version_from_wire(obj: Any) -> MessageVersion | None:
     if not isinstance(obj, dict):
         return None
-    metadata = obj.get("metadata")
-    return MessageVersion(serial=obj.get("serial"), timestamp=obj.get("timestamp"), client_id=obj.get("clientId"),
-                          description=obj.get("description"),
-                          metadata=metadata if isinstance(metadata, dict) else None)
+    get = obj.get  # once per received append: positional, like message_from_wire
+    metadata = get("metadata")
+    return MessageVersion(get("serial"), get("timestamp"), get("clientId"), get("description"),
+                          metadata if isinstance(metadata, dict) else None)
 
 
 def _action(value: Any, table: tuple[Any, ...], default: Any) -> Any:
@@ -159,10 +159,11 @@ def message_from_wire(obj: dict[str, Any], pm_id: str | None = None, index: int 
         msg_id = f"{pm_id}:{index}"
     version = get("version")
     action = get("action")
+    kind = _MESSAGE_ACTIONS[action] if type(action) is int and 0 <= action < len(_MESSAGE_ACTIONS) \
+        else MessageAction.CREATE
     return Message(
         get("name"), data, msg_id, get("clientId"), get("connectionId") or connection_id,
-        get("timestamp") or timestamp, encoding, get("extras"),
-        MessageAction.CREATE if not action else _action(action, _MESSAGE_ACTIONS, MessageAction.CREATE),
+        get("timestamp") or timestamp, encoding, get("extras"), kind,
         get("serial"), _version_from_wire(version) if version is not None else None, get("annotations"))
 
 
