@@ -30,7 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,42 @@ async def session_subscribers(clients: list[Realtime]) -> None:
 
 # --- scenario: stream ------------------------------------------------------------------------
 
+async def stream_reply(port: int, channel: str, tokens: int, before_token: Callable[[int], Awaitable[None]]) -> None:
+    """A user device sends the prompt and leaves; then the agent streams a `tokens`-token reply,
+    awaiting `before_token(i)` before yielding token i (pacing, timestamps)."""
+    async with Realtime(key=KEY, host="127.0.0.1", port=port, tls=False, client_id="user",
+                        timeouts=TIMEOUTS) as user_client, \
+            ClientSession.for_realtime(user_client, channel, ui_message_codec()) as user:
+        prompt = await user.view.send(user.codec.create_user_message(
+            {"id": "bench", "role": "user", "parts": [{"type": "text", "text": "go"}]}))
+        invocation = prompt.to_invocation()
+    # The prompt's device has sent its message (measured devices are elsewhere), and this agent
+    # never reads its own output back, so its connection asks for no echo; it still hears
+    # cancels and steering from the devices.
+    async with Realtime(key=KEY, host="127.0.0.1", port=port, tls=False, client_id="agent",
+                        echo_messages=False, timeouts=TIMEOUTS) as agent_client:
+        agent = AgentSession.for_realtime(agent_client, channel, ui_message_codec())
+        await agent.connect()
+        run = agent.create_run(invocation, hooks=RunHooks())
+        await run.page_until_located()  # the prompt came before the agent attached, as over HTTP
+        await run.start()
+
+        async def llm() -> Any:
+            yield {"type": "start"}
+            yield {"type": "start-step"}
+            yield {"type": "text-start", "id": "t"}
+            for i in range(tokens):
+                await before_token(i)
+                yield {"type": "text-delta", "id": "t", "delta": f" t{i}"}
+            yield {"type": "text-end", "id": "t"}
+            yield {"type": "finish-step"}
+            yield {"type": "finish"}
+
+        result = await run.pipe(llm())
+        await run.end(result.reason)
+        await agent.detach()
+
+
 async def stream_scenario(broker: BrokerProcess, sessions: int, workers: int, tokens: int, rate: float,
                           mode: str = "sessions") -> dict[str, Any]:
     per = [sessions // workers + (1 if i < sessions % workers else 0) for i in range(workers)]
@@ -170,41 +206,18 @@ async def stream_scenario(broker: BrokerProcess, sessions: int, workers: int, to
             for p in procs:
                 assert p.stdout is not None
                 assert json.loads(await p.stdout.readline())["ready"]
-        async with Realtime(key=KEY, host="127.0.0.1", port=broker.port, tls=False, client_id="user",
-                            timeouts=TIMEOUTS) as user_client:
-            async with ClientSession.for_realtime(user_client, CHANNEL, ui_message_codec()) as user:
-                prompt = await user.view.send(user.codec.create_user_message(
-                    {"id": "bench", "role": "user", "parts": [{"type": "text", "text": "go"}]}))
-                invocation = prompt.to_invocation()
-        # The prompt's device has sent its message (measured devices are the workers'), and this
-        # agent never reads its own output back, so its connection asks for no echo; it still
-        # hears cancels and steering from the devices.
-        async with Realtime(key=KEY, host="127.0.0.1", port=broker.port, tls=False, client_id="agent",
-                            echo_messages=False, timeouts=TIMEOUTS) as agent_client:
-            agent = AgentSession.for_realtime(agent_client, CHANNEL, ui_message_codec())
-            await agent.connect()
-            run = agent.create_run(invocation, hooks=RunHooks())
-            await run.page_until_located()  # the prompt came before the agent attached, as over HTTP
-            await run.start()
-            written: list[int] = []
+        written: list[int] = []
+        start = 0.0
 
-            async def llm() -> Any:
+        async def paced(i: int) -> None:
+            nonlocal start
+            if i == 0:
                 start = time.monotonic()
-                yield {"type": "start"}
-                yield {"type": "start-step"}
-                yield {"type": "text-start", "id": "t"}
-                for i in range(tokens):
-                    if rate:
-                        await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-                    written.append(time.monotonic_ns())
-                    yield {"type": "text-delta", "id": "t", "delta": f" t{i}"}
-                yield {"type": "text-end", "id": "t"}
-                yield {"type": "finish-step"}
-                yield {"type": "finish"}
+            elif rate:
+                await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+            written.append(time.monotonic_ns())
 
-            result = await run.pipe(llm())
-            await run.end(result.reason)
-            await agent.detach()
+        await stream_reply(broker.port, CHANNEL, tokens, paced)
         seen: list[list[list[int]]] = []
         cpu = 0.0
         async with asyncio.timeout(LIMIT):

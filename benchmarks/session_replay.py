@@ -26,7 +26,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import uvloop
 from websockets.frames import Frame, Opcode
@@ -34,10 +33,10 @@ from websockets.frames import Frame, Opcode
 from client import Message, Realtime
 from client.codec import ui_message_codec
 from client.realtime.transport import Transport
-from client.session import AgentSession, ClientSession, RunHooks
+from client.session import ClientSession
 from tests.support.broker import BrokerProcess
 
-from .session import KEY, TIMEOUTS
+from .session import KEY, TIMEOUTS, stream_reply
 
 RECORDED = "conversations:replay-a"  # the two names have one length: the msgpack frames stay valid
 REPLAYED = "conversations:replay-b"
@@ -63,34 +62,7 @@ async def record(port: int, tokens: int) -> list[bytes]:
         ended = asyncio.Event()
         channel = recorder.channels.get(RECORDED)
         await channel.subscribe(lambda m: ended.set() if m.name == "ai-run-end" else None)
-        async with Realtime(key=KEY, host="127.0.0.1", port=port, tls=False, client_id="user",
-                            timeouts=TIMEOUTS) as user_client, \
-                ClientSession.for_realtime(user_client, RECORDED, ui_message_codec()) as user:
-            prompt = await user.view.send(user.codec.create_user_message(
-                {"id": "replay", "role": "user", "parts": [{"type": "text", "text": "go"}]}))
-            invocation = prompt.to_invocation()
-        async with Realtime(key=KEY, host="127.0.0.1", port=port, tls=False, client_id="agent",
-                            echo_messages=False, timeouts=TIMEOUTS) as agent_client:
-            agent = AgentSession.for_realtime(agent_client, RECORDED, ui_message_codec())
-            await agent.connect()
-            run = agent.create_run(invocation, hooks=RunHooks())
-            await run.page_until_located()
-            await run.start()
-
-            async def llm() -> Any:
-                yield {"type": "start"}
-                yield {"type": "start-step"}
-                yield {"type": "text-start", "id": "t"}
-                for i in range(tokens):
-                    yield {"type": "text-delta", "id": "t", "delta": f" t{i}"}
-                    await asyncio.sleep(PACE)  # one token per frame, as at a paced rate
-                yield {"type": "text-end", "id": "t"}
-                yield {"type": "finish-step"}
-                yield {"type": "finish"}
-
-            result = await run.pipe(llm())
-            await run.end(result.reason)
-            await agent.detach()
+        await stream_reply(port, RECORDED, tokens, lambda _: asyncio.sleep(PACE))  # a token per frame
         async with asyncio.timeout(LIMIT):
             await ended.wait()
     return [f.replace(RECORDED.encode(), REPLAYED.encode()) for f in frames]
