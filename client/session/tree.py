@@ -76,13 +76,13 @@ class _Entry:
 
 @dataclass(slots=True)
 class _Route:
-    """What `_apply_run` derived from a streamed wire's headers: where its appends fold and what their
-    `output` events carry. An append with equal headers on a tree whose structure has not changed
-    since (same `_version`) would derive the same again, so it folds straight through this."""
+    """What `_apply_run` derives from a run wire's headers: where it folds and what its `output`
+    event carries. Kept per stream serial: an append with equal headers derives the same again (a
+    run's entry is never replaced once keyed by its run id; the indexes and step attribution it
+    would write are already there), so it folds straight through this."""
 
     headers: dict[str, str]
     entry: _Entry
-    version: int
     owner: str
     input_codec_message_id: str | None
     codec_message_id: str | None
@@ -417,7 +417,7 @@ class Tree:
         """Fold one decoded wire (or an optimistic local input when `serial` is None)."""
         route = self._routes.get(serial) if serial is not None else None
         if route is not None and serial is not None:
-            if route.version == self._version and route.headers == headers:
+            if route.headers == headers:
                 self._continue_stream(route, decoded, serial, timestamp, version)
                 return
             del self._routes[serial]
@@ -505,33 +505,33 @@ class Tree:
             steps.output_attempts.setdefault(step_id, set()).add(step_start_serial)
         stamp = headers.get(h.STEER_CODEC_MESSAGE_IDS)
         steer_ids = _parse_steer_stamp(stamp) if stamp is not None else None
-        gated = serial is not None and self._gated(entry, serial)
+        route = _Route(headers, entry, owner, input_codec_message_id, codec_message_id, step_id,
+                       step_start_serial, steer_ids)
         streamed = headers.get(h.STREAM) == "true"
-        self._record_and_fold(entry, events, serial, codec_message_id, version, streamed, gated)
+        self._fold_wire(route, decoded, events, serial, version, streamed)
         if streamed and serial is not None and headers.get(h.STATUS) == "streaming" and h.RUN_ID in headers:
             if len(self._routes) >= ROUTES:
                 self._routes.clear()
-            self._routes[serial] = _Route(headers, entry, self._version, owner, input_codec_message_id,
-                                          codec_message_id, step_id, step_start_serial, steer_ids)
-        if not gated:
-            self._emitter.emit("output", OutputEvent(owner, input_codec_message_id, codec_message_id, serial,
-                                                     decoded.outputs, decoded.inputs, step_id, step_start_serial,
-                                                     steer_ids))
+            self._routes[serial] = route
 
     def _continue_stream(self, route: _Route, decoded: DecodedMessage, serial: str, timestamp: int | None,
                          version: str | None) -> None:
         """`_apply_run` for an append that its route vouches for: only the per-wire steps."""
         before = self._version
-        entry = route.entry
-        self._activity(entry, timestamp)
-        gated = self._gated(entry, serial)
-        self._record_and_fold(entry, decoded.events(), serial, route.codec_message_id, version, True, gated)
+        self._activity(route.entry, timestamp)
+        self._fold_wire(route, decoded, decoded.events(), serial, version, True)
+        if self._version != before:
+            self._emitter.emit("update")
+
+    def _fold_wire(self, route: _Route, decoded: DecodedMessage, events: list[CodecEvent], serial: str | None,
+                   version: str | None, streamed: bool) -> None:
+        """Log and fold one run wire where its route says, and announce it (unless its step attempt lost)."""
+        gated = serial is not None and self._gated(route.entry, serial)
+        self._record_and_fold(route.entry, events, serial, route.codec_message_id, version, streamed, gated)
         if not gated:
             self._emitter.emit("output", OutputEvent(route.owner, route.input_codec_message_id,
                                                      route.codec_message_id, serial, decoded.outputs, decoded.inputs,
                                                      route.step_id, route.step_start_serial, route.steer_ids))
-        if self._version != before:
-            self._emitter.emit("update")
 
     def _index_reply_run(self, node: Node, run_id: str) -> None:
         if node.parent_codec_message_id is not None:

@@ -5,6 +5,7 @@ No channel: deliveries are folded straight into a tree, exactly as a session's s
 
 from __future__ import annotations
 
+import copy
 import gc
 from typing import Any
 
@@ -224,6 +225,24 @@ def test_two_replies_streaming_at_once_fold_into_their_own_runs() -> None:
         == two  # type: ignore[union-attr]
     assert set(outputs) == {("R2", "A2"), ("R3", "A3")}
     assert len(outputs) == len(r2) + len(r3)
+
+
+def test_an_append_whose_headers_change_mid_stream_is_announced_with_them() -> None:
+    """Appends with unchanged headers reuse what the stream's first wire derived; one that carries
+    a new header (here a steer stamp) must not: its `output` event names the steered inputs."""
+    c, d = Conversation(), Device()
+    d.feed(*first_turn(c))
+    d.feed(c.prompt("U2", "more", parent="A1"), c.run_start("R2", "U2", "U2"))
+    reply = c.reply("R2", "A2", reply_chunks(" a b c d e f", pieces=6), parent="U2", input_cmid="U2")
+    stamped = copy.deepcopy(reply[6])
+    stamped["extras"]["ai"]["transport"][h.STEER_CODEC_MESSAGE_IDS] = '["S1"]'
+    steered: list[list[str] | None] = []
+    d.tree.on("output", lambda e: steered.append(e.steer_codec_message_ids) if e.run_id == "R2" else None)
+    d.feed(reply[:6], stamped, reply[7:])
+    assert len(steered) == len(reply)  # one per wire, in delivery order
+    assert steered[6] == ["S1"] and steered[:6] + steered[7:] == [None] * (len(reply) - 1)
+    assert "".join(p.get("text", "") for p in d.tree.get_run_node("R2").projection.messages[0].message["parts"]) \
+        == " a b c d e f"  # type: ignore[union-attr]
 
 
 def test_run_end_with_error_rebuilds_the_agent_error() -> None:
