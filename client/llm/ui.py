@@ -1,0 +1,157 @@
+"""The UIMessage chunks one model call makes: a step with text, reasoning and tool-call parts, opened
+and closed in the order Vercel's AI SDK emits them, then the tools' outputs and `finish`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Chunk = dict[str, Any]
+ToolRunner = Callable[[str, Any], Awaitable[Any]]
+"""Runs one tool call, (toolName, input) -> output; raising makes a `tool-output-error`."""
+
+
+def parse_input(text: str) -> Any:
+    """A tool call's argument text as JSON, else as the raw text (a model may stream bad JSON)."""
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@dataclass
+class _Call:
+    call_id: str
+    name: str
+    text: str = ""
+
+
+@dataclass
+class UIWriter:
+    """Tracks which text, reasoning and tool-input streams are open, so an adapter only says what the
+    SDK said; `finish()` closes whatever is still open."""
+
+    started: bool = False
+    reason: str = "stop"
+    failed: bool = False
+    text: str | None = None
+    reasoning: str | None = None
+    calls: dict[str, _Call] = field(default_factory=dict)
+    done_calls: list[_Call] = field(default_factory=list)
+
+    def start(self) -> list[Chunk]:
+        if self.started:
+            return []
+        self.started = True
+        return [{"type": "start"}, {"type": "start-step"}]
+
+    def text_delta(self, part_id: str, delta: str) -> list[Chunk]:
+        if not delta:
+            return []
+        out = self.start()
+        if self.text != part_id:
+            out += self.end_text()
+            out.append({"type": "text-start", "id": part_id})
+            self.text = part_id
+        out.append({"type": "text-delta", "id": part_id, "delta": delta})
+        return out
+
+    def end_text(self) -> list[Chunk]:
+        if self.text is None:
+            return []
+        part_id, self.text = self.text, None
+        return [{"type": "text-end", "id": part_id}]
+
+    def reasoning_delta(self, part_id: str, delta: str) -> list[Chunk]:
+        if not delta:
+            return []
+        out = self.start()
+        if self.reasoning != part_id:
+            out += self.end_reasoning()
+            out.append({"type": "reasoning-start", "id": part_id})
+            self.reasoning = part_id
+        out.append({"type": "reasoning-delta", "id": part_id, "delta": delta})
+        return out
+
+    def end_reasoning(self) -> list[Chunk]:
+        if self.reasoning is None:
+            return []
+        part_id, self.reasoning = self.reasoning, None
+        return [{"type": "reasoning-end", "id": part_id}]
+
+    def tool_start(self, key: str, call_id: str, name: str) -> list[Chunk]:
+        """`key` is how the SDK names the call in its deltas (an index or an item id)."""
+        out = self.start()
+        self.calls[key] = _Call(call_id, name)
+        return [*out, {"type": "tool-input-start", "toolCallId": call_id, "toolName": name}]
+
+    def tool_delta(self, key: str, delta: str) -> list[Chunk]:
+        call = self.calls.get(key)
+        if call is None or not delta:
+            return []
+        call.text += delta
+        return [{"type": "tool-input-delta", "toolCallId": call.call_id, "inputTextDelta": delta}]
+
+    def tool_end(self, key: str, final_text: str | None = None) -> list[Chunk]:
+        call = self.calls.pop(key, None)
+        if call is None:
+            return []
+        if final_text is not None:
+            call.text = final_text
+        self.done_calls.append(call)
+        return [{"type": "tool-input-available", "toolCallId": call.call_id, "toolName": call.name,
+                 "input": parse_input(call.text)}]
+
+    def close_open(self) -> list[Chunk]:
+        out = self.end_reasoning() + self.end_text()
+        for key in list(self.calls):
+            out += self.tool_end(key)
+        return out
+
+    def error(self, text: str) -> list[Chunk]:
+        self.failed = True
+        return [*self.start(), *self.close_open(), {"type": "error", "errorText": text}]
+
+    async def tool_outputs(self, run_tool: ToolRunner | None) -> AsyncIterator[Chunk]:
+        """Each finished call's output (or error) once the step is over, in call order."""
+        if run_tool is None:
+            return
+        for call in self.done_calls:
+            try:
+                output = await run_tool(call.name, parse_input(call.text))
+            except Exception as exc:  # noqa: BLE001 - a failing tool is the model's to hear about
+                yield {"type": "tool-output-error", "toolCallId": call.call_id, "errorText": str(exc)}
+            else:
+                yield {"type": "tool-output-available", "toolCallId": call.call_id, "output": output}
+
+    def finish(self, reason: str) -> list[Chunk]:
+        return [*self.start(), *self.close_open(), {"type": "finish-step"},
+                {"type": "finish", "finishReason": reason}]
+
+
+async def drive(events: AsyncIterable[Any], on_event: Callable[[UIWriter, Any], list[Chunk]],
+                run_tool: ToolRunner | None) -> AsyncIterator[Chunk]:
+    """Feed the SDK's events through `on_event` (which sets `writer.reason`); a stream that raises
+    (an APIError, a dropped connection) or reports an error ends in an `error` chunk, no `finish`."""
+    writer = UIWriter()
+    try:
+        async for item in events:
+            for chunk in on_event(writer, item):
+                yield chunk
+            if writer.failed:
+                return
+    except Exception as exc:  # noqa: BLE001 - the SDK's error becomes the reply's error part
+        for chunk in writer.error(f"{type(exc).__name__}: {exc}"):
+            yield chunk
+        return
+    closing = writer.close_open()
+    for chunk in closing:
+        yield chunk
+    async for chunk in writer.tool_outputs(run_tool):
+        yield chunk
+    for chunk in writer.finish(writer.reason):
+        yield chunk
