@@ -17,7 +17,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import h11
 
@@ -58,6 +58,15 @@ class FakeLLM:
         yield {"type": "finish-step"}
         yield {"type": "finish", "finishReason": "stop"}
 
+    def reply(self, messages: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        return self.stream(last_user_text(messages))
+
+
+class Model(Protocol):
+    """What the agent asks of a model: its reply to the conversation so far, as UIMessage chunks."""
+
+    def reply(self, messages: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]: ...
+
 
 def last_user_text(messages: list[dict[str, Any]]) -> str:
     for message in reversed(messages):
@@ -75,7 +84,7 @@ class Agent:
     """Answers invocations. One AgentSession per channel, shared by that channel's runs and kept for the
     agent's lifetime; the agent is present on each channel, with status "working" while it runs."""
 
-    def __init__(self, client: Realtime, llm: FakeLLM, *, owner_only_cancel: bool = True) -> None:
+    def __init__(self, client: Realtime, llm: Model, *, owner_only_cancel: bool = True) -> None:
         self.client = client
         self.llm = llm
         self.owner_only_cancel = owner_only_cancel
@@ -126,8 +135,7 @@ class Agent:
             await run.page_until_located()
             await run.start()
             while run.has_input():
-                prompt = last_user_text(run.view.messages())
-                result = await run.pipe(self.llm.stream(prompt))
+                result = await run.pipe(self.llm.reply(run.view.messages()))
                 if result.reason != "complete":
                     break
             if run.abort_signal.aborted:  # cancelled, possibly before producing anything
