@@ -35,8 +35,6 @@ async def tool_loop(call: CallModel, adapter: Adapter, messages: list[dict[str, 
             outputs += kind in ("tool-output-available", "tool-output-error")
             reducer.fold(state, CodecEvent("output", chunk), ReducerMeta("", "reply"))
             yield chunk
-            if kind == "error":
-                return
         if not outputs or finish.get("finishReason") != "tool-calls":
             break
     yield finish

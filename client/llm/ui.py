@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Chunk = dict[str, Any]
+
+
+class ModelStreamError(Exception):
+    """The model's stream reported an error (a Responses `error` or `response.failed` event)."""
 ToolRunner = Callable[[str, Any], Awaitable[Any]]
 """Runs one tool call, (toolName, input) -> output; raising makes a `tool-output-error`."""
 
@@ -37,7 +41,7 @@ class UIWriter:
 
     started: bool = False
     reason: str = "stop"
-    failed: bool = False
+    failed: str | None = None
     text: str | None = None
     reasoning: str | None = None
     calls: dict[str, _Call] = field(default_factory=dict)
@@ -113,7 +117,7 @@ class UIWriter:
         return out
 
     def error(self, text: str) -> list[Chunk]:
-        self.failed = True
+        self.failed = text
         return [*self.start(), *self.close_open(), {"type": "error", "errorText": text}]
 
     async def tool_outputs(self, run_tool: ToolRunner | None) -> AsyncIterator[Chunk]:
@@ -135,19 +139,22 @@ class UIWriter:
 
 async def drive(events: AsyncIterable[Any], on_event: Callable[[UIWriter, Any], list[Chunk]],
                 run_tool: ToolRunner | None) -> AsyncIterator[Chunk]:
-    """Feed the SDK's events through `on_event` (which sets `writer.reason`); a stream that raises
-    (an APIError, a dropped connection) or reports an error ends in an `error` chunk, no `finish`."""
+    """Feed the SDK's events through `on_event` (which sets `writer.reason`). A stream that raises
+    (an APIError, a dropped connection) or reports an error yields an `error` chunk, then raises, so
+    `AgentRun.pipe` ends with reason "error" and the run ends as failed for every device."""
     writer = UIWriter()
     try:
         async for item in events:
             for chunk in on_event(writer, item):
                 yield chunk
-            if writer.failed:
-                return
-    except Exception as exc:  # noqa: BLE001 - the SDK's error becomes the reply's error part
+            if writer.failed is not None:
+                raise ModelStreamError(writer.failed)
+    except ModelStreamError:
+        raise
+    except Exception as exc:
         for chunk in writer.error(f"{type(exc).__name__}: {exc}"):
             yield chunk
-        return
+        raise
     closing = writer.close_open()
     for chunk in closing:
         yield chunk
