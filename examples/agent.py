@@ -224,11 +224,13 @@ class HttpServer:
             return 400, {"error": str(exc)}
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: argparse.Namespace, llm: Model | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; the model is the fake one unless another is given."""
     host, port = args.listen.rsplit(":", 1)
     client = Realtime(key=args.key, host=args.broker_host, port=args.broker_port, tls=False, client_id="agent")
     await client.connect()
-    agent = Agent(client, FakeLLM(args.tokens, args.delay_ms / 1000), owner_only_cancel=not args.anyone_can_cancel)
+    agent = Agent(client, llm or FakeLLM(args.tokens, args.delay_ms / 1000),
+                  owner_only_cancel=not args.anyone_can_cancel)
     server = HttpServer(agent)
     bound = await server.start(host, int(port))
     print(f"agent listening on http://{host}:{bound}/invoke", flush=True)
@@ -242,16 +244,21 @@ async def serve(args: argparse.Namespace) -> None:
     await client.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def broker_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every example agent takes: where the broker is and where to listen."""
     parser.add_argument("--broker-host", default="127.0.0.1")
     parser.add_argument("--broker-port", type=int, required=True)
     parser.add_argument("--key", required=True, help="an API key, e.g. the broker's dev key")
     parser.add_argument("--listen", default="127.0.0.1:9000", help="host:port for POST /invoke (port 0: any)")
-    parser.add_argument("--tokens", type=int, default=20, help="words in each fake reply")
-    parser.add_argument("--delay-ms", type=float, default=50.0, help="pause before each word")
     parser.add_argument("--anyone-can-cancel", action="store_true", help="accept cancels from any client")
     parser.add_argument("--log-level", default="warning")
+    return parser
+
+
+def main() -> None:
+    parser = broker_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    parser.add_argument("--tokens", type=int, default=20, help="words in each fake reply")
+    parser.add_argument("--delay-ms", type=float, default=50.0, help="pause before each word")
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level.upper())
     asyncio.run(serve(args))
