@@ -1,5 +1,6 @@
 """`recover`: a subscriber process killed (SIGKILL) mid-stream and restarted from its last saved
-recovery key gets every message published meanwhile, once and in order, on the same connection."""
+recovery key gets every message published meanwhile, once and in order, on the same connection;
+and the keys are ably-js's: each SDK recovers a connection the other saved."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ import asyncio
 import json
 import signal
 import sys
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from client import Realtime
 from client.realtime.recovery import RecoveryKey
 from tests.support.broker import ROOT, BrokerProcess
+from tests.support.node import broker_params, run_scenario
 
 TOTAL = 40
 KILL_AFTER = 8
+RECOVER_JS = Path(__file__).parent / "js" / "recover.mjs"
 
 
 class Child:
@@ -109,3 +115,45 @@ async def test_an_unknown_connection_key_gets_a_new_connection_and_the_reason(br
         assert client.connection.id
         assert client.connection.error_reason is not None and client.connection.error_reason.code in (80008, 80018)
         assert client.connection.msg_serial == 0  # a failed recover starts the msgSerial again
+
+
+@pytest.mark.interop
+async def test_ablyjs_recovers_a_connection_the_python_client_saved(broker: BrokerProcess) -> None:
+    channel = "recover:py-to-js"
+    child = await Child(broker, channel).start()
+    publisher = asyncio.ensure_future(publish_all(broker, channel, asyncio.Event()))
+    try:
+        await child.until(lambda line: line.get("data") == {"i": KILL_AFTER})
+        await child.kill()
+        saved = child.lines[-1]
+        result = await asyncio.to_thread(run_scenario, str(RECOVER_JS), {
+            **broker_params(broker), "format": "msgpack", "channel": channel, "recover": saved["key"],
+            "until": TOTAL}, brokers=(broker,))
+        async with asyncio.timeout(20):
+            await publisher
+    finally:
+        publisher.cancel()
+    assert result["errorCode"] is None and result["connectionId"] == saved["connectionId"]
+    assert child.received()[:KILL_AFTER] + result["received"] == list(range(1, TOTAL + 1))
+
+
+@pytest.mark.interop
+async def test_the_python_client_recovers_a_connection_ablyjs_saved(broker: BrokerProcess) -> None:
+    channel = "recover:js-to-py"
+    made = await asyncio.to_thread(run_scenario, str(RECOVER_JS), {
+        **broker_params(broker), "format": "msgpack", "channel": channel, "until": KILL_AFTER}, brokers=(broker,))
+    key = RecoveryKey.decode(made["recoveryKey"])
+    assert made["received"] == list(range(1, KILL_AFTER + 1))
+    assert key is not None and key.msg_serial == KILL_AFTER and channel in key.channel_serials
+    async with Realtime(key=broker.key, host=broker.host, port=broker.port, tls=False) as publisher:
+        for i in range(KILL_AFTER + 1, TOTAL + 1):  # while no process holds the connection
+            await publisher.channels.get(channel).publish("n", {"i": i})
+    child = Child(broker, channel, made["recoveryKey"])
+    await child.start()
+    try:
+        await child.until(lambda line: line.get("data") == {"i": TOTAL})
+    finally:
+        await child.kill()
+    assert child.received() == list(range(KILL_AFTER + 1, TOTAL + 1))
+    assert {line["connectionId"] for line in child.lines} == {made["connectionId"]}
+    assert RecoveryKey.decode(child.lines[-1]["key"]).msg_serial == KILL_AFTER  # type: ignore[union-attr]
