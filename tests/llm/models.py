@@ -35,13 +35,14 @@ async def get_weather(name: str, args: Any) -> Any:
 class ScriptedModel:
     kind: str
     requests: list[Any] = field(default_factory=list)
+    scripts: list[Callable[[], AsyncIterable[Any]]] | None = None  # default: the tool call, then the answer
 
     def reply(self, messages: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
         adapter, convert = ADAPTERS[self.kind]
-        scripts = iter(SCRIPTS[self.kind])
+        scripts = iter(self.scripts or [lambda f=f: replay(f()) for f in SCRIPTS[self.kind]])
 
         async def call(history: list[dict[str, Any]]) -> AsyncIterable[Any]:
             self.requests.append(convert(history))
-            return replay(next(scripts)())
+            return next(scripts)()
 
         return tool_loop(call, adapter, messages, run_tool=get_weather)

@@ -10,6 +10,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx2
+import openai
 import pytest
 from anthropic.types import MessageParam
 from openai.types.chat import ChatCompletionMessageParam
@@ -19,7 +21,7 @@ from pydantic import TypeAdapter
 from client.session import invoke_agent
 from examples.agent import Agent, HttpServer
 from tests.llm.models import ScriptedModel
-from tests.llm.streams import ANSWER, ARGS, CALL_ID, LEAD, OUTPUT, THINKING
+from tests.llm.streams import ANSWER, ARGS, CALL_ID, LEAD, OUTPUT, THINKING, chat_answer
 from tests.session.conftest import until, user
 from tests.session.jsrun import JsProcess
 from tests.support.broker import BrokerProcess
@@ -66,8 +68,8 @@ async def scripted(realtime) -> AsyncIterator[Any]:
     """Serve the example agent with a scripted model of one kind: `model, url = await scripted(kind)`."""
     served: list[tuple[Agent, HttpServer]] = []
 
-    async def make(kind: str) -> tuple[ScriptedModel, str]:
-        model = ScriptedModel(kind)
+    async def make(kind: str, scripts: list[Any] | None = None) -> tuple[ScriptedModel, str]:
+        model = ScriptedModel(kind, scripts=scripts)
         agent = Agent(await realtime("agent"), model)
         server = HttpServer(agent)
         port = await server.start("127.0.0.1", 0)
@@ -121,3 +123,23 @@ async def test_the_js_client_renders_the_same_reply(kind: str, broker: BrokerPro
     assert reply["parts"] == expected_parts()
     await until(watcher.view, lambda: bool(watcher.view.runs()) and watcher.view.runs()[-1].status == "complete")
     assert watcher.view.messages()[1]["parts"] == reply["parts"]
+
+
+async def test_a_model_stream_that_fails_ends_the_run_as_error_on_every_device(device, scripted) -> None:
+    async def dropped() -> AsyncIterator[Any]:
+        for chunk in chat_answer()[:2]:
+            yield chunk
+        raise openai.APIConnectionError(request=httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions"))
+
+    _, url = await scripted("chat", [dropped])
+    laptop = await device("alice-laptop", "conversations:fails")
+    phone = await device("alice-phone", "conversations:fails")
+    run = await laptop.view.send(user("weather?"))
+    await invoke_agent(run.to_invocation(), url)
+    for view in (laptop.view, phone.view):
+        await until(view, lambda v=view: bool(v.runs()) and v.runs()[-1].status not in ("active", "pending"),
+                    what="run ended")
+    [ended] = phone.view.runs()
+    assert ended.status == "error", ended
+    assert phone.view.messages()[1]["parts"] == [{"type": "step-start"},
+                                                 {"type": "text", "text": "".join(ANSWER[:2])}]
