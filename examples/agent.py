@@ -172,6 +172,22 @@ class Agent:
         self.sessions.clear()
 
 
+async def read_request(conn: h11.Connection, reader: asyncio.StreamReader) -> tuple[h11.Request | None, bytes]:
+    """The next request and its body off an HTTP/1.1 connection (None: the peer closed first)."""
+    request: h11.Request | None = None
+    body = b""
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            conn.receive_data(await reader.read(65536))
+        elif isinstance(event, h11.Request):
+            request = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+            return request, body
+
+
 class HttpServer:
     """The smallest HTTP/1.1 server that serves `POST /invoke` (one request per connection)."""
 
@@ -190,20 +206,9 @@ class HttpServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER)
-        request: h11.Request | None = None
-        body = b""
         try:
             async with asyncio.timeout(10):
-                while True:
-                    event = conn.next_event()
-                    if event is h11.NEED_DATA:
-                        conn.receive_data(await reader.read(65536))
-                    elif isinstance(event, h11.Request):
-                        request = event
-                    elif isinstance(event, h11.Data):
-                        body += event.data
-                    elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-                        break
+                request, body = await read_request(conn, reader)
             status, reply = await self._respond(request, body)
         except (TimeoutError, h11.RemoteProtocolError) as exc:
             status, reply = 400, {"error": str(exc)}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 Chunk = dict[str, Any]
 
@@ -54,38 +54,35 @@ class UIWriter:
         return [{"type": "start"}, {"type": "start-step"}]
 
     def text_delta(self, part_id: str, delta: str) -> list[Chunk]:
-        if not delta:
-            return []
-        out = self.start()
-        if self.text != part_id:
-            out += self.end_text()
-            out.append({"type": "text-start", "id": part_id})
-            self.text = part_id
-        out.append({"type": "text-delta", "id": part_id, "delta": delta})
-        return out
+        return self._delta("text", part_id, delta)
 
     def end_text(self) -> list[Chunk]:
-        if self.text is None:
-            return []
-        part_id, self.text = self.text, None
-        return [{"type": "text-end", "id": part_id}]
+        return self._end("text")
 
     def reasoning_delta(self, part_id: str, delta: str) -> list[Chunk]:
+        return self._delta("reasoning", part_id, delta)
+
+    def end_reasoning(self) -> list[Chunk]:
+        return self._end("reasoning")
+
+    def _delta(self, kind: Literal["text", "reasoning"], part_id: str, delta: str) -> list[Chunk]:
+        """A delta of the open `kind` part, opening it (and closing another of that kind) first."""
         if not delta:
             return []
         out = self.start()
-        if self.reasoning != part_id:
-            out += self.end_reasoning()
-            out.append({"type": "reasoning-start", "id": part_id})
-            self.reasoning = part_id
-        out.append({"type": "reasoning-delta", "id": part_id, "delta": delta})
+        if getattr(self, kind) != part_id:
+            out += self._end(kind)
+            out.append({"type": f"{kind}-start", "id": part_id})
+            setattr(self, kind, part_id)
+        out.append({"type": f"{kind}-delta", "id": part_id, "delta": delta})
         return out
 
-    def end_reasoning(self) -> list[Chunk]:
-        if self.reasoning is None:
+    def _end(self, kind: Literal["text", "reasoning"]) -> list[Chunk]:
+        part_id = getattr(self, kind)
+        if part_id is None:
             return []
-        part_id, self.reasoning = self.reasoning, None
-        return [{"type": "reasoning-end", "id": part_id}]
+        setattr(self, kind, None)
+        return [{"type": f"{kind}-end", "id": part_id}]
 
     def tool_start(self, key: str, call_id: str, name: str) -> list[Chunk]:
         """`key` is how the SDK names the call in its deltas (an index or an item id)."""

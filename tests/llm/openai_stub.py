@@ -12,6 +12,8 @@ from typing import Any
 import h11
 from openai.types.chat import ChatCompletionChunk
 
+from examples.agent import read_request
+
 
 class OpenAIStub:
     def __init__(self, scripts: list[Callable[[], list[ChatCompletionChunk]]]) -> None:
@@ -31,22 +33,11 @@ class OpenAIStub:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER)
         while True:  # the SDK keeps connections alive: serve requests until the peer closes
-            request, body = None, b""
             async with asyncio.timeout(30):
-                while True:
-                    event = conn.next_event()
-                    if event is h11.NEED_DATA:
-                        conn.receive_data(await reader.read(65536))
-                    elif isinstance(event, h11.Request):
-                        request = event
-                    elif isinstance(event, h11.Data):
-                        body += event.data
-                    elif isinstance(event, h11.EndOfMessage):
-                        break
-                    elif isinstance(event, h11.ConnectionClosed):
-                        writer.close()
-                        return
-            assert request is not None
+                request, body = await read_request(conn, reader)
+            if request is None:
+                writer.close()
+                return
             writer.write(self._respond(conn, request, body))
             await writer.drain()
             if conn.our_state is h11.MUST_CLOSE:
