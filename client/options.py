@@ -53,6 +53,7 @@ class ClientOptions:
     max_message_size: int | None = None  # overrides the server's limit for the client-side size check
     idempotent_rest_publishing: bool = True
     timeouts: Timeouts = field(default_factory=Timeouts)
+    recover: str | None = None  # a recovery key (`connection.create_recovery_key()`) to take over
 
     def __post_init__(self) -> None:
         self.format = Format(self.format)

@@ -17,7 +17,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import h11
 
@@ -58,6 +58,15 @@ class FakeLLM:
         yield {"type": "finish-step"}
         yield {"type": "finish", "finishReason": "stop"}
 
+    def reply(self, messages: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        return self.stream(last_user_text(messages))
+
+
+class Model(Protocol):
+    """What the agent asks of a model: its reply to the conversation so far, as UIMessage chunks."""
+
+    def reply(self, messages: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]: ...
+
 
 def last_user_text(messages: list[dict[str, Any]]) -> str:
     for message in reversed(messages):
@@ -75,7 +84,7 @@ class Agent:
     """Answers invocations. One AgentSession per channel, shared by that channel's runs and kept for the
     agent's lifetime; the agent is present on each channel, with status "working" while it runs."""
 
-    def __init__(self, client: Realtime, llm: FakeLLM, *, owner_only_cancel: bool = True) -> None:
+    def __init__(self, client: Realtime, llm: Model, *, owner_only_cancel: bool = True) -> None:
         self.client = client
         self.llm = llm
         self.owner_only_cancel = owner_only_cancel
@@ -126,8 +135,7 @@ class Agent:
             await run.page_until_located()
             await run.start()
             while run.has_input():
-                prompt = last_user_text(run.view.messages())
-                result = await run.pipe(self.llm.stream(prompt))
+                result = await run.pipe(self.llm.reply(run.view.messages()))
                 if result.reason != "complete":
                     break
             if run.abort_signal.aborted:  # cancelled, possibly before producing anything
@@ -164,6 +172,22 @@ class Agent:
         self.sessions.clear()
 
 
+async def read_request(conn: h11.Connection, reader: asyncio.StreamReader) -> tuple[h11.Request | None, bytes]:
+    """The next request and its body off an HTTP/1.1 connection (None: the peer closed first)."""
+    request: h11.Request | None = None
+    body = b""
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            conn.receive_data(await reader.read(65536))
+        elif isinstance(event, h11.Request):
+            request = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+            return request, body
+
+
 class HttpServer:
     """The smallest HTTP/1.1 server that serves `POST /invoke` (one request per connection)."""
 
@@ -182,20 +206,9 @@ class HttpServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER)
-        request: h11.Request | None = None
-        body = b""
         try:
             async with asyncio.timeout(10):
-                while True:
-                    event = conn.next_event()
-                    if event is h11.NEED_DATA:
-                        conn.receive_data(await reader.read(65536))
-                    elif isinstance(event, h11.Request):
-                        request = event
-                    elif isinstance(event, h11.Data):
-                        body += event.data
-                    elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-                        break
+                request, body = await read_request(conn, reader)
             status, reply = await self._respond(request, body)
         except (TimeoutError, h11.RemoteProtocolError) as exc:
             status, reply = 400, {"error": str(exc)}
@@ -216,11 +229,13 @@ class HttpServer:
             return 400, {"error": str(exc)}
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: argparse.Namespace, llm: Model | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; the model is the fake one unless another is given."""
     host, port = args.listen.rsplit(":", 1)
     client = Realtime(key=args.key, host=args.broker_host, port=args.broker_port, tls=False, client_id="agent")
     await client.connect()
-    agent = Agent(client, FakeLLM(args.tokens, args.delay_ms / 1000), owner_only_cancel=not args.anyone_can_cancel)
+    agent = Agent(client, llm or FakeLLM(args.tokens, args.delay_ms / 1000),
+                  owner_only_cancel=not args.anyone_can_cancel)
     server = HttpServer(agent)
     bound = await server.start(host, int(port))
     print(f"agent listening on http://{host}:{bound}/invoke", flush=True)
@@ -234,16 +249,21 @@ async def serve(args: argparse.Namespace) -> None:
     await client.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def broker_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every example agent takes: where the broker is and where to listen."""
     parser.add_argument("--broker-host", default="127.0.0.1")
     parser.add_argument("--broker-port", type=int, required=True)
     parser.add_argument("--key", required=True, help="an API key, e.g. the broker's dev key")
     parser.add_argument("--listen", default="127.0.0.1:9000", help="host:port for POST /invoke (port 0: any)")
-    parser.add_argument("--tokens", type=int, default=20, help="words in each fake reply")
-    parser.add_argument("--delay-ms", type=float, default=50.0, help="pause before each word")
     parser.add_argument("--anyone-can-cancel", action="store_true", help="accept cancels from any client")
     parser.add_argument("--log-level", default="warning")
+    return parser
+
+
+def main() -> None:
+    parser = broker_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    parser.add_argument("--tokens", type=int, default=20, help="words in each fake reply")
+    parser.add_argument("--delay-ms", type=float, default=50.0, help="pause before each word")
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level.upper())
     asyncio.run(serve(args))

@@ -30,18 +30,20 @@ class Realtime:
                  format: Literal["msgpack", "json"] | Format = Format.MSGPACK, echo_messages: bool = True,
                  transport_params: Mapping[str, str] | None = None, max_message_size: int | None = None,
                  idempotent_rest_publishing: bool = True, timeouts: Timeouts | None = None,
-                 http_client: httpx.AsyncClient | None = None) -> None:
+                 http_client: httpx.AsyncClient | None = None, recover: str | None = None) -> None:
         self.options = ClientOptions(
             key=key, token=token, auth_callback=auth_callback, auth_url=auth_url, auth_method=auth_method,
             auth_headers=dict(auth_headers or {}), auth_params=dict(auth_params or {}),
             use_token_auth=use_token_auth, default_token_params=default_token_params, client_id=client_id,
             host=host, port=port, tls=tls, format=Format(format), echo_messages=echo_messages,
             transport_params=dict(transport_params or {}), max_message_size=max_message_size,
-            idempotent_rest_publishing=idempotent_rest_publishing, timeouts=timeouts or Timeouts())
+            idempotent_rest_publishing=idempotent_rest_publishing, timeouts=timeouts or Timeouts(),
+            recover=recover)
         self.rest = Rest.from_options(self.options, http_client)
         self.connection = Connection(self.options, self.rest.auth)
         self.channels = Channels(self)
         self.connection._attach_channels(self.channels)
+        self.connection._recover_from(recover)
 
     @property
     def auth(self) -> Auth:

@@ -38,6 +38,7 @@ from ..types import (
 )
 from ..wire import DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION
 from .pending import Pending, PendingQueue, Serials
+from .recovery import RecoveryKey
 from .transport import Transport
 
 if TYPE_CHECKING:
@@ -89,12 +90,33 @@ class Connection:
         self._auth_waiter: asyncio.Future[None] | None = None
         self._connected_in_attempt = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._recovering: RecoveryKey | None = None
         auth.on_token = self._reauthorize
 
     def _attach_channels(self, channels: Channels) -> None:
         self._channels = channels
 
+    def _recover_from(self, text: str | None) -> None:
+        """Take a saved connection over on the first connect: msgSerial and channel cursors now,
+        `recover=` on the wire (a key that does not decode is ignored, as ably-js does)."""
+        key = RecoveryKey.decode(text) if text else None
+        if key is None:
+            return
+        self._recovering = key
+        self._pending.next_serial = key.msg_serial
+        if self._channels is not None:
+            for name, serial in key.channel_serials.items():
+                self._channels.get(name).channel_serial = serial
+
     # --- public API ----------------------------------------------------------------------
+
+    def create_recovery_key(self) -> str | None:
+        """What another process needs to take this connection over (None before the first CONNECTED):
+        save it after each message handled and pass it as `Realtime(recover=...)` after a restart."""
+        if not self.key:
+            return None
+        serials = {c.name: c.channel_serial for c in self._channels or [] if c.channel_serial}
+        return RecoveryKey(self.key, self._pending.next_serial, serials).encode()
 
     @property
     def msg_serial(self) -> int:
@@ -437,6 +459,8 @@ class Connection:
             params["echo"] = "false"
         if self.key:
             params["resume"] = self.key
+        elif self._recovering is not None:
+            params["recover"] = self._recovering.connection_key
         return params
 
     # --- inbound frames ------------------------------------------------------------------
@@ -504,7 +528,10 @@ class Connection:
                 self._auth_waiter.set_result(None)
             self._set_state(ConnectionState.CONNECTED, error, event=ConnectionEvent.UPDATE)
             return
-        resumed = self.id is not None and connection_id == self.id
+        # a recovered connection keeps the key's msgSerial, as ably-js does; a failed recover starts at 0
+        resumed = (self.id is not None and connection_id == self.id) or (self._recovering is not None
+                                                                          and error is None)
+        self._recovering = None
         self.id = connection_id
         self.key = details.connection_key or None
         self.details = details
