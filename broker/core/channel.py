@@ -122,6 +122,8 @@ class Channel:
         self._engine = engine
         self._framer = framer
         self._subs: dict[Subscription, None] = {}
+        self._buffering: dict[Subscription, None] = {}  # attaching: publications go to their buffers
+        self._live_groups: dict[int | None, int] = {}  # rollup choice -> live subscriptions with it
         self._queue: list[Publication] = []
         self._flush_scheduled = False
         self._rollup_default = rollup_window  # ms, the broker-wide default
@@ -155,13 +157,9 @@ class Channel:
         if not pubs:
             return
         self.delivered = pubs[-1].position
-        keys: dict[int | None, None] = {}
-        for sub in self._subs:
-            if sub.live:
-                keys[sub.rollup] = None
-            else:
-                sub.buffer.extend(pubs)
-        for key in keys:
+        for sub in self._buffering:
+            sub.buffer.extend(pubs)
+        for key in list(self._live_groups):
             if key == 0 or (key is None and not self._rollup_default and not self._rollup_hints):
                 self._deliver(key, pubs)  # no rollup for this group: every append as it comes
                 continue
@@ -202,7 +200,25 @@ class Channel:
                 sub.write(frame)
 
     def remove(self, sub: Subscription) -> None:
-        self._subs.pop(sub, None)
+        if sub in self._subs:
+            del self._subs[sub]
+            self._set_live(sub, None)
+
+    def _set_live(self, sub: Subscription, live: bool | None) -> None:
+        """Move a registered `sub` between buffering (False), live (True) and gone (None)."""
+        if sub.live:
+            count = self._live_groups[sub.rollup] - 1
+            if count:
+                self._live_groups[sub.rollup] = count
+            else:
+                del self._live_groups[sub.rollup]
+        else:
+            self._buffering.pop(sub, None)
+        sub.live = bool(live)
+        if live:
+            self._live_groups[sub.rollup] = self._live_groups.get(sub.rollup, 0) + 1
+        elif live is not None:
+            self._buffering[sub] = None
 
     async def attach(self, sub: Subscription, cursor: Position | None, rewind: Rewind | None) -> AttachPoint:
         """Register `sub` (buffering) and find its attach point and backlog.
@@ -210,9 +226,13 @@ class Channel:
         The caller sends ATTACHED, then awaits `go_live`: until it switches the subscription
         to live delivery, publications are buffered, so they follow the backlog in order.
         """
-        sub.live = False
+        if sub in self._subs:
+            self._set_live(sub, False)
+        else:
+            sub.live = False
+            self._subs[sub] = None
+            self._buffering[sub] = None
         sub.buffer = []
-        self._subs[sub] = None
         try:
             head = await self._engine.head(self.name)
             if cursor is not None:
@@ -225,7 +245,7 @@ class Channel:
             sub.seen_from = point.position.seq
             return point
         except BaseException:
-            self._subs.pop(sub, None)
+            self.remove(sub)
             raise
 
     async def _resume_point(self, cursor: Position, head: Position) -> AttachPoint:
@@ -277,7 +297,7 @@ class Channel:
         group = self._rollup_groups.get(sub.rollup)
         if group is not None:
             group.flush()  # what the group holds reached `sub` through its buffer: release it first
-        sub.live = True
+        self._set_live(sub, True)
         return True
 
     async def _write_paced(self, sub: Subscription, frame: bytes) -> bool:
