@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.engine import sqlite as sqlite_engine
+from broker.engine.sqlite import retention as sqlite_retention
 from broker.engine.base import Engine, HistoryQuery
 from broker.engine.retention import RetentionPolicy, RetentionRule, parse_duration_ms, parse_rule
 from broker.engine.sqlite import SqliteEngine
@@ -118,7 +118,7 @@ async def test_sqlite_floors_and_counts_survive_a_restart(tmp_path: Path) -> Non
 async def test_sqlite_a_sweep_deletes_a_bounded_number_of_messages(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A long run of expired messages goes over several sweeps, so commits never wait long."""
-    monkeypatch.setattr(sqlite_engine, "TRIM_BUDGET", 2)
+    monkeypatch.setattr(sqlite_retention, "TRIM_BUDGET", 2)
     async with asyncio.timeout(TIMEOUT):
         engine = SqliteEngine(tmp_path / "budget.db", retention=policy("ttl=1s"))
         await engine.open()
