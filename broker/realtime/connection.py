@@ -354,6 +354,9 @@ class Connection:
             self._publish(pm, slot, msg_serial)
         except AblyError as exc:
             self.acks.resolve(slot, exc)
+        except Exception:  # a bug must not leave this msgSerial, and every later one, unanswered
+            log.exception("connection %s: msgSerial %d failed", self.id, msg_serial)
+            self.acks.resolve(slot, AblyError(50000, 500, "Internal error handling this message"))
 
     def _publish(self, pm: dict[str, Any], slot: _Slot, msg_serial: int) -> None:
         name = parse_channel_name(pm.get("channel"))
