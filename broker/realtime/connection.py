@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from ..auth import AuthContext, KeyStore, authenticate_bearer, for_inband_auth, reauthorise
 from ..config import Config
 from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewind
+from ..core.ephemeral import ephemeral_batch, publish_ephemeral
 from ..core.hub import Hub
 from ..core.mutate import prepare_mutation
 from ..core.publish import prepare_publish
@@ -364,6 +365,7 @@ class Connection:
         if not isinstance(raw, list) or not raw:
             raise AblyError(40000, 400, "MESSAGE needs a non-empty messages array")
         messages = [Message.from_wire(m, self.fmt) for m in raw]
+        ephemeral = ephemeral_batch(messages)
         if any(m.action != MessageAction.CREATE for m in messages):
             self._mutate(name.base, messages, slot)
             return
@@ -374,6 +376,10 @@ class Connection:
                 message.id = f"{self.id}:{msg_serial}:{index}"
             message.connection_id = self.id
             message.action = 0
+        if ephemeral:
+            done = asyncio.ensure_future(publish_ephemeral(self.hub, name.base, messages, now_ms()))
+            done.add_done_callback(lambda f: self._published(slot, f))
+            return
         future = asyncio.ensure_future(self.hub.engine.append(name.base, messages, now_ms(), idempotency_keys=keys))
         future.add_done_callback(lambda f: self._published(slot, f))
 
@@ -397,7 +403,9 @@ class Connection:
             self.acks.resolve(slot, error)
             return
         publication = future.result()
-        if publication.aggregates is not None:
+        if isinstance(publication, list):  # ephemeral: delivered, not stored, so no serials
+            self.acks.resolve(slot, {"serials": [None] * len(publication)})
+        elif publication.aggregates is not None:
             self.acks.resolve(slot, {"serials": [m.version["serial"] for m in publication.messages]})
         else:
             self.acks.resolve(slot, {"serials": [m.serial for m in publication.messages]})

@@ -21,6 +21,7 @@ from ..auth import (
 )
 from ..config import Config
 from ..core.channel import now_ms
+from ..core.ephemeral import ephemeral_batch, publish_ephemeral
 from ..core.hub import Hub
 from ..core.mutate import prepare_mutation
 from ..core.publish import prepare_publish
@@ -157,6 +158,7 @@ class RestApi:
         if not items or any(not isinstance(item, dict) for item in items):
             raise AblyError(40001, 400, "Publish body must be a message object or a non-empty array of them")
         messages = [Message.from_wire(item, request.body_format) for item in items]
+        ephemeral = ephemeral_batch(messages)
         prepare_publish(messages, channel, auth, client_id, self.config.max_message_size)
         base_id = secrets.token_urlsafe(9)
         keys = [message.id for message in messages]  # client-supplied ids: idempotent publishing
@@ -166,9 +168,11 @@ class RestApi:
             message.connection_id = None
             message.connection_key = None
             message.action = 0
-        publication = await self.hub.engine.append(channel, messages, now_ms(), idempotency_keys=keys)
-        payload = {"channel": channel, "messageId": messages[0].id,
-                   "serials": [m.serial for m in publication.messages]}
+        if ephemeral:
+            sent = await publish_ephemeral(self.hub, channel, messages, now_ms())
+        else:
+            sent = (await self.hub.engine.append(channel, messages, now_ms(), idempotency_keys=keys)).messages
+        payload = {"channel": channel, "messageId": messages[0].id, "serials": [m.serial for m in sent]}
         return payload_response(request, payload, 201)
 
     async def mutate(self, request: Request, channel: str, serial: str) -> Response:
