@@ -27,6 +27,7 @@ from ..protocol.message import Message
 from ..protocol.serial import Position, parse_position
 from ..protocol.wire import Format, as_int
 from .acks import AckQueue, _Slot
+from .annotations import publish_annotations, unwatch_annotations, watch_annotations
 from .presence import ConnectionPresence
 
 log = logging.getLogger("broker.realtime")
@@ -254,6 +255,7 @@ class Connection:
             echo = self.echo and attachment.params.get("echo") != "false"
             sub = Subscription(self.write_frame, self.fmt, name.wire, self.id, echo, drained=self.drained)
             attachment.subscription = sub
+        watch_annotations(self, attachment)
         try:
             if sub is not None:
                 point = await channel.attach(sub, cursor if not isinstance(cursor, AblyError) else None,
@@ -320,6 +322,7 @@ class Connection:
             return AblyError(90003, 404, f"Unable to recover channel: unrecognised channelSerial {value!r}")
 
     def _unsubscribe(self, attachment: Attachment) -> None:
+        unwatch_annotations(self, attachment)
         if attachment.subscription is not None:
             channel = self.hub.get(attachment.name.base)
             if channel is not None:
@@ -349,6 +352,9 @@ class Connection:
         try:
             if action == Action.PRESENCE:
                 self.presence.handle(pm, slot, msg_serial)
+                return
+            if action == Action.ANNOTATION:
+                publish_annotations(self, pm, slot, msg_serial)
                 return
             if action != Action.MESSAGE:
                 raise AblyError(40000, 400, f"Action {action} is not supported by this broker yet")

@@ -33,6 +33,7 @@ from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import COUNTER_LIMIT, parse_position
 from ..protocol.wire import decode
+from . import annotations
 from .http import Request, Response, error_response, payload_response, response_format
 from .presence import get_history as presence_history
 from .presence import get_members as presence_members
@@ -103,6 +104,9 @@ class RestApi:
                 return await self.mutate(request, name.base, rest[1])
             if len(rest) == 2 and rest[0] == "messages" and method == "GET":
                 return await self.get_message(request, name.base, rest[1])
+            if len(rest) == 3 and rest[0] == "messages" and rest[2] == "annotations" and method in ("GET", "POST"):
+                handler = annotations.get if method == "GET" else annotations.publish
+                return await handler(self, request, name.base, rest[1])
             if len(rest) == 3 and rest[0] == "messages" and rest[2] == "versions" and method == "GET":
                 return await self.versions(request, name.base, rest[1])
         if request.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
@@ -195,7 +199,9 @@ class RestApi:
         message = await self.hub.engine.get_message(channel, serial)
         if message is None:
             raise not_found(f"Message {serial} not found on channel {channel}")
-        return payload_response(request, message.to_wire(response_format(request)))
+        wire = [message.to_wire(response_format(request))]
+        await annotations.with_summaries(self, channel, [message], wire)
+        return payload_response(request, wire[0])
 
     async def versions(self, request: Request, channel: str, serial: str) -> Response:
         auth, _ = self.authenticate(request)
@@ -216,6 +222,7 @@ class RestApi:
         items = await self.hub.engine.history(channel, query)
         fmt = response_format(request)
         wire = [m.to_wire(fmt) for m in items]
+        await annotations.with_summaries(self, channel, items, wire)
         links = self.links(request, "messages", items, query)
         return payload_response(request, wire, links=links)
 
