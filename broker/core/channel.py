@@ -131,6 +131,11 @@ class Channel:
         return not self._subs and not self._queue
 
     @property
+    def latest(self) -> Position | None:
+        """The furthest position handed to this channel, delivered or queued."""
+        return self._queue[-1].position if self._queue else self.delivered
+
+    @property
     def subscriber_count(self) -> int:
         return len(self._subs)
 
