@@ -142,7 +142,8 @@ class Engine:
         while True:
             t = loop.time()
             await asyncio.sleep(_LAG_TICK)
-            self.state.observe("loop_lag", int(max(0.0, loop.time() - t - _LAG_TICK) * 1e6))
+            if self.go_at is not None and not self.stopping:  # the measured phase only, like the CPU
+                self.state.observe("loop_lag", int(max(0.0, loop.time() - t - _LAG_TICK) * 1e6))
             now = time.monotonic()
             if now - wall0 >= 1.0:
                 cpu = time.process_time()

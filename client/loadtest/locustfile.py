@@ -299,7 +299,6 @@ def _on_init(environment: Any, **kw: Any) -> None:
             PublisherUser.fixed_count = pubs
         else:
             environment.user_classes = [SubscriberUser]
-            environment.user_classes_by_name = {"SubscriberUser": SubscriberUser}
 
 
 @events.test_start.add_listener

@@ -19,6 +19,7 @@ from .records import parse, record
 
 F_PRESENCE, F_PUBLISH, F_SUBSCRIBE, F_PRESENCE_SUBSCRIBE = 1 << 16, 1 << 17, 1 << 18, 1 << 19
 P_ENTER, P_LEAVE = 2, 3
+F_RESUMED = 1 << 2
 LATE_NS = 10_000_000  # a publish sent 10 ms after its due time is late
 
 
@@ -140,12 +141,11 @@ class Listener(Device):
         except Exception:
             st.counts["resume_errors"] += 1
             raise
-        if resumed:
-            st.counts["resumed"] += 1
-        else:  # a new connection: re-attach from the last serial seen, and count the failure
-            st.counts["resume_failed"] += 1
-            for ch in self.channels:
-                await self.conn.attach(ch, F_SUBSCRIBE, self.conn.channel_serials.get(ch, ""))
+        st.counts["resumed" if resumed else "resume_failed"] += 1
+        for ch in self.channels:  # either way the channels re-attach from the last serial seen
+            attached = await self.conn.attach(ch, F_SUBSCRIBE, self.conn.channel_serials.get(ch, ""))
+            if not attached.get("flags", 0) & F_RESUMED:
+                st.counts["attach_not_resumed"] += 1
         st.observe("resume", (time.perf_counter_ns() - t0) // 1000)
 
 
@@ -290,6 +290,7 @@ class PresenceMember(Device):
 
         def on_ack(_now: int, ok: bool, res: Any) -> None:
             st.observe("ack", (time.perf_counter_ns() - sent_ns) // 1000)
+            st.counts["acked" if ok else "nacked"] += 1
             if lg is not None:
                 if ok:
                     lg.acked += 1

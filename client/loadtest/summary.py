@@ -73,7 +73,8 @@ def merge(finals: dict[str, dict[str, Any]], *, scenario: str, duration: float, 
     if storm_dropped:
         summary["storm"] = {"dropped": storm_dropped, "all_resumed_s": storm_all,
                             "resumed": counts.get("resumed", 0), "resume_failed": counts.get("resume_failed", 0),
-                            "resume_errors": counts.get("resume_errors", 0)}
+                            "resume_errors": counts.get("resume_errors", 0),
+                            "attach_not_resumed": counts.get("attach_not_resumed", 0)}
     if summary["bottleneck"]:
         summary["warning"] = ("a worker was the bottleneck (CPU >= 90% of a core or event-loop lag p99 >= 50 ms): "
                               "its latencies include its own queueing; add workers (--processes or more "
@@ -179,7 +180,8 @@ def render(summary: dict[str, Any]) -> str:
     if "storm" in summary:
         s = summary["storm"]
         lines.append(f"  storm: {s['dropped']} dropped, all back in {s['all_resumed_s']} s, resumed {s['resumed']}, "
-                     f"resume failed {s['resume_failed']}, errors {s['resume_errors']}")
+                     f"resume failed {s['resume_failed']}, errors {s['resume_errors']}, "
+                     f"re-attached without RESUMED {s['attach_not_resumed']}")
     lines.append(f"  errors: {summary['errors'] or 'none'}")
     for w in summary["per_worker"]:
         lines.append(f"  worker {w['node']} pid {w['pid']}: cpu max {w['cpu_max']}% mean {w['cpu_mean']}%, "
