@@ -9,6 +9,7 @@ been sent, so the switch from replay to live neither drops nor repeats a message
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,8 @@ from ..protocol.serial import Position, seq_of_serial
 from ..protocol.wire import Format, encode
 from .frames import BACKLOG_CHUNK, Framer, backlog_frames, latest_serial, publication_frame
 from .rollup import MAX_HINTS, RollupGroup
+
+log = logging.getLogger("broker.channel")
 
 MAX_REWIND = 100
 _REWIND_TIME = re.compile(r"^(\d+)([sm])$")
@@ -142,6 +145,11 @@ class Channel:
             del self._rollup_hints[next(iter(self._rollup_hints))]
 
     @property
+    def latest(self) -> Position | None:
+        """The furthest position handed to this channel, delivered or queued."""
+        return self._queue[-1].position if self._queue else self.delivered
+
+    @property
     def subscriber_count(self) -> int:
         return len(self._subs)
 
@@ -194,10 +202,20 @@ class Channel:
             if frame_key in frames:
                 frame = frames[frame_key]
             else:
-                obj = publication_frame(sub.wire_name, pubs, sub.fmt, ts, skip, whole)
-                frame = frames[frame_key] = None if obj is None else self._framer(encode(obj, sub.fmt), sub.fmt)
+                frame = frames[frame_key] = self._frame(sub, pubs, ts, skip, whole)
             if frame is not None:
                 sub.write(frame)
+
+    def _frame(self, sub: Subscription, pubs: list[Publication], ts: int, skip: str | None,
+               whole: frozenset[tuple[int, int]]) -> bytes | None:
+        """One encoded MESSAGE; a publication that cannot be encoded (ingest checks should make
+        that impossible) is logged and skipped for these subscribers, never stopping the fan-out."""
+        try:
+            obj = publication_frame(sub.wire_name, pubs, sub.fmt, ts, skip, whole)
+            return None if obj is None else self._framer(encode(obj, sub.fmt), sub.fmt)
+        except Exception:
+            log.exception("channel %s: could not encode a %s frame; skipped", self.name, sub.fmt.value)
+            return None
 
     def remove(self, sub: Subscription) -> None:
         if sub in self._subs:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from ..auth import AuthContext, KeyStore, authenticate_bearer, for_inband_auth, reauthorise
 from ..config import Config
 from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewind
+from ..core.ephemeral import ephemeral_batch, publish_ephemeral
 from ..core.hub import Hub
 from ..core.mutate import prepare_mutation
 from ..core.rollup import PARAM as ROLLUP_PARAM
@@ -28,6 +29,7 @@ from ..protocol.message import Message
 from ..protocol.serial import Position, parse_position
 from ..protocol.wire import Format, as_int
 from .acks import AckQueue, _Slot
+from .annotations import publish_annotations, unwatch_annotations, watch_annotations
 from .presence import ConnectionPresence
 
 log = logging.getLogger("broker.realtime")
@@ -259,6 +261,7 @@ class Connection:
             sub = Subscription(self.write_frame, self.fmt, name.wire, self.id, echo, drained=self.drained,
                                rollup=rollup)
             attachment.subscription = sub
+        watch_annotations(self, attachment)
         try:
             if sub is not None:
                 point = await channel.attach(sub, cursor if not isinstance(cursor, AblyError) else None,
@@ -325,6 +328,7 @@ class Connection:
             return AblyError(90003, 404, f"Unable to recover channel: unrecognised channelSerial {value!r}")
 
     def _unsubscribe(self, attachment: Attachment) -> None:
+        unwatch_annotations(self, attachment)
         if attachment.subscription is not None:
             channel = self.hub.get(attachment.name.base)
             if channel is not None:
@@ -355,11 +359,17 @@ class Connection:
             if action == Action.PRESENCE:
                 self.presence.handle(pm, slot, msg_serial)
                 return
+            if action == Action.ANNOTATION:
+                publish_annotations(self, pm, slot, msg_serial)
+                return
             if action != Action.MESSAGE:
                 raise AblyError(40000, 400, f"Action {action} is not supported by this broker yet")
             self._publish(pm, slot, msg_serial)
         except AblyError as exc:
             self.acks.resolve(slot, exc)
+        except Exception:  # a bug must not leave this msgSerial, and every later one, unanswered
+            log.exception("connection %s: msgSerial %d failed", self.id, msg_serial)
+            self.acks.resolve(slot, AblyError(50000, 500, "Internal error handling this message"))
 
     def _publish(self, pm: dict[str, Any], slot: _Slot, msg_serial: int) -> None:
         name = parse_channel_name(pm.get("channel"))
@@ -370,6 +380,7 @@ class Connection:
         if not isinstance(raw, list) or not raw:
             raise AblyError(40000, 400, "MESSAGE needs a non-empty messages array")
         messages = [Message.from_wire(m, self.fmt) for m in raw]
+        ephemeral = ephemeral_batch(messages)
         if any(m.action != MessageAction.CREATE for m in messages):
             self._mutate(name.base, messages, slot)
             return
@@ -380,6 +391,10 @@ class Connection:
                 message.id = f"{self.id}:{msg_serial}:{index}"
             message.connection_id = self.id
             message.action = 0
+        if ephemeral:
+            done = asyncio.ensure_future(publish_ephemeral(self.hub, name.base, messages, now_ms()))
+            done.add_done_callback(lambda f: self._published(slot, f))
+            return
         future = asyncio.ensure_future(self.hub.engine.append(name.base, messages, now_ms(), idempotency_keys=keys))
         future.add_done_callback(lambda f: self._published(slot, f))
 
@@ -406,7 +421,9 @@ class Connection:
             self.acks.resolve(slot, error)
             return
         publication = future.result()
-        if publication.aggregates is not None:
+        if isinstance(publication, list):  # ephemeral: delivered, not stored, so no serials
+            self.acks.resolve(slot, {"serials": [None] * len(publication)})
+        elif publication.aggregates is not None:
             self.acks.resolve(slot, {"serials": [m.version["serial"] for m in publication.messages]})
         else:
             self.acks.resolve(slot, {"serials": [m.serial for m in publication.messages]})
