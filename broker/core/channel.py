@@ -132,7 +132,7 @@ class Channel:
         self._rollup_default = rollup_window  # ms, the broker-wide default
         self._rollup_hints: dict[str, int] = {}  # message serial -> the window its publisher's connection chose
         self._rollup_groups: dict[int | None, RollupGroup] = {}
-        self.delivered: Position | None = None  # the last position flushed to live subscriptions (presence channelSerial)
+        self.delivered: Position | None = None  # the last position flushed (held appends included)
 
     @property
     def idle(self) -> bool:
@@ -143,6 +143,16 @@ class Channel:
         self._rollup_hints[serial] = window
         if len(self._rollup_hints) > MAX_HINTS:
             del self._rollup_hints[next(iter(self._rollup_hints))]
+
+    @property
+    def cursor(self) -> Position | None:
+        """A position every live subscription has everything up to (presence frames' channelSerial):
+        just before the first held append, so a client that resumes from it loses nothing."""
+        held = [p for p in (g.first_held for g in self._rollup_groups.values()) if p is not None]
+        if not held:
+            return self.delivered
+        first = min(held, key=lambda p: p.seq)
+        return Position(first.seq - 1, first.epoch)
 
     @property
     def latest(self) -> Position | None:

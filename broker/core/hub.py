@@ -22,7 +22,7 @@ class Hub:
 
     def _delivered(self, name: str) -> Position | None:
         channel = self._channels.get(name)
-        return channel.delivered if channel is not None else None
+        return channel.cursor if channel is not None else None
 
     def _latest(self, name: str) -> Position | None:
         channel = self._channels.get(name)

@@ -27,6 +27,7 @@ from ..engine.mutations import concat
 from ..protocol.actions import MessageAction
 from ..protocol.errors import AblyError
 from ..protocol.message import Message
+from ..protocol.serial import Position
 
 PARAM = "appendRollupWindow"  # Ably's transport parameter; Tether also reads it as a channel param
 WINDOWS = (0, 20, 40, 100, 500)  # ms: the values Ably documents (40 is Ably's default)
@@ -131,6 +132,10 @@ class RollupGroup:
     @property
     def holding(self) -> bool:
         return bool(self._held)
+
+    @property
+    def first_held(self) -> Position | None:
+        return self._held[0].position if self._held else None
 
     def feed(self, pubs: list[Publication]) -> list[Publication]:
         """What to deliver now, in order; the rest is held and released by a timer."""
