@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import jwt
+import pytest
 
 from tests.support.broker import ROOT, BrokerProcess, free_port, wait_healthy
 
@@ -58,3 +59,16 @@ def test_token_subcommand_prints_a_jwt_the_broker_accepts(broker: BrokerProcess)
     assert httpx.get(f"{broker.http_url}/channels/chat:1/messages", headers=bearer).status_code == 200
     denied = httpx.get(f"{broker.http_url}/channels/other/messages", headers=bearer)
     assert denied.status_code == 401 and denied.json()["error"]["code"] == 40160
+
+
+def test_append_rollup_window_flag_and_variable(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from broker.cli import parse_args
+
+    assert parse_args([]).append_rollup_window == 0
+    assert parse_args(["--append-rollup-window", "40"]).append_rollup_window == 40
+    monkeypatch.setenv("BROKER_APPEND_ROLLUP_WINDOW", "100")
+    assert parse_args([]).append_rollup_window == 100
+    with pytest.raises(SystemExit):
+        parse_args(["--append-rollup-window", "33"])
+    assert "use one of 0, 20, 40, 100, 500" in capsys.readouterr().err
