@@ -29,6 +29,7 @@ ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", ROOT / "build" / "browser")
 CHROMIUM = ("chromium", "/usr/bin/chromium")
 REPLY_TOKENS = 30
 REPLY_DELAY_MS = 60  # a reply takes ~2 s: long enough to act on mid-stream, short enough for CI
+# A module sets its own REPLY_DELAY_MS when a page must still find the reply streaming after it loads.
 
 
 def _chromium() -> str | None:
@@ -110,14 +111,16 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(web_page: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(web_page: Path, tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[Stack]:
+    delay_ms = getattr(request.module, "REPLY_DELAY_MS", REPLY_DELAY_MS)
     directory = tmp_path_factory.mktemp("browser")
     broker = BrokerProcess(db=directory / "broker.db").start()
     log = open(directory / "agent.log", "w")
     agent = subprocess.Popen(
         [sys.executable, "-m", "examples.agent", "--broker-port", str(broker.port), "--key", broker.key,
          "--listen", "127.0.0.1:0", "--web", str(web_page), "--anyone-can-cancel",
-         "--tokens", str(REPLY_TOKENS), "--delay-ms", str(REPLY_DELAY_MS)],
+         "--tokens", str(REPLY_TOKENS), "--delay-ms", str(delay_ms)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
     log.close()
     assert agent.stdout is not None

@@ -53,8 +53,10 @@ export const Chat = ({ settings }) => {
       </aside>
       {view.loadError && (
         <p className="notice" data-testid="history-error">
-          Earlier messages are not available on this device ({view.loadError.message}). New messages still
-          arrive live.
+          Earlier messages are not available on this device
+          {/40160/.test(view.loadError.message) ? ': its token does not allow reading history' : ''}. New messages
+          still arrive live.
+          <small>{view.loadError.message}</small>
         </p>
       )}
       {view.hasOlder && (
