@@ -132,6 +132,15 @@ class Engine:
                                 "completed": len(results)}
         self.call(lambda: self.loop.create_task(_storm()))  # type: ignore[union-attr]
 
+    def shutdown(self) -> None:
+        """Close every device and stop the loop (its thread then ends)."""
+        def _stop() -> None:
+            for device in self.devices:
+                device.close()
+            assert self.loop is not None
+            self.loop.call_later(0.5, self.loop.stop)
+        self.call(_stop)
+
     def error(self, code: int | str) -> None:
         self.state.errors[str(code)] += 1
 
