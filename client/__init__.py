@@ -15,6 +15,7 @@ Lifetimes are `async with` blocks; every wait is bounded by `Timeouts`; failures
 (`client.connection.state_changes()` shows it), and re-attaches channels from their cursor.
 """
 
+from .annotations import Annotation, AnnotationAction, RealtimeAnnotations, RestAnnotations
 from .errors import AblyError
 from .events import EventStream
 from .options import ClientOptions, Timeouts
@@ -45,7 +46,7 @@ from .types import (
 from .wire import ChannelMode, Format
 
 __all__ = [
-    "AblyError", "ChannelEvent", "ChannelMode", "ChannelState", "ChannelStateChange", "Channels", "ClientOptions",
+    "AblyError", "Annotation", "AnnotationAction", "RealtimeAnnotations", "RestAnnotations", "ChannelEvent", "ChannelMode", "ChannelState", "ChannelStateChange", "Channels", "ClientOptions",
     "Connection", "ConnectionDetails", "ConnectionEvent", "ConnectionState", "ConnectionStateChange", "Data",
     "EventStream", "Format", "Message", "MessageAction", "MessageOperation", "MessageVersion", "PaginatedResult",
     "PresenceAction", "PresenceMessage", "PublishResult", "Realtime", "RealtimeChannel", "RealtimePresence", "Rest",

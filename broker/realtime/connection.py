@@ -15,8 +15,11 @@ from typing import Any, Protocol
 from ..auth import AuthContext, KeyStore, authenticate_bearer, for_inband_auth, reauthorise
 from ..config import Config
 from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewind
+from ..core.ephemeral import ephemeral_batch, publish_ephemeral
 from ..core.hub import Hub
 from ..core.mutate import prepare_mutation
+from ..core.rollup import PARAM as ROLLUP_PARAM
+from ..core.rollup import parse_window
 from ..core.publish import prepare_publish
 from ..engine.mutations import MUTATIONS
 from ..protocol.actions import ACKED_ACTIONS, DEFAULT_MODES, MODE_MASK, Action, Flag, MessageAction
@@ -26,12 +29,13 @@ from ..protocol.message import Message
 from ..protocol.serial import Position, parse_position
 from ..protocol.wire import Format, as_int
 from .acks import AckQueue, _Slot
+from .annotations import publish_annotations, unwatch_annotations, watch_annotations
 from .presence import ConnectionPresence
 
 log = logging.getLogger("broker.realtime")
 
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-ACCEPTED_PARAMS = ("rewind", "rewindLimit", "echo")
+ACCEPTED_PARAMS = ("rewind", "rewindLimit", "echo", ROLLUP_PARAM)
 RENEWAL_LEAD = 30.0
 
 
@@ -72,6 +76,7 @@ class Connection:
         self.client_id = client_id
         self.fmt = fmt
         self.echo = echo
+        self.rollup_window: int | None = None  # the appendRollupWindow transport param: for the appends it publishes
         self.id = new_connection_id()
         self.key = f"{self.id}!{secrets.token_urlsafe(18)}"
         self.transport: Transport | None = None
@@ -241,6 +246,8 @@ class Connection:
         try:
             attachment = self._new_attachment(name, pm, attachment)
             rewind = self._rewind(attachment.params)
+            window = attachment.params.get(ROLLUP_PARAM)
+            rollup = parse_window(window, f"the params of channel {name.wire}") if window is not None else None
             cursor = self._cursor(pm.get("channelSerial"))
         except AblyError as exc:
             self.attachments.pop(name.wire, None)
@@ -251,8 +258,10 @@ class Connection:
         sub: Subscription | None = None
         if attachment.modes & Flag.SUBSCRIBE:
             echo = self.echo and attachment.params.get("echo") != "false"
-            sub = Subscription(self.write_frame, self.fmt, name.wire, self.id, echo, drained=self.drained)
+            sub = Subscription(self.write_frame, self.fmt, name.wire, self.id, echo, drained=self.drained,
+                               rollup=rollup)
             attachment.subscription = sub
+        watch_annotations(self, attachment)
         try:
             if sub is not None:
                 point = await channel.attach(sub, cursor if not isinstance(cursor, AblyError) else None,
@@ -319,6 +328,7 @@ class Connection:
             return AblyError(90003, 404, f"Unable to recover channel: unrecognised channelSerial {value!r}")
 
     def _unsubscribe(self, attachment: Attachment) -> None:
+        unwatch_annotations(self, attachment)
         if attachment.subscription is not None:
             channel = self.hub.get(attachment.name.base)
             if channel is not None:
@@ -349,11 +359,17 @@ class Connection:
             if action == Action.PRESENCE:
                 self.presence.handle(pm, slot, msg_serial)
                 return
+            if action == Action.ANNOTATION:
+                publish_annotations(self, pm, slot, msg_serial)
+                return
             if action != Action.MESSAGE:
                 raise AblyError(40000, 400, f"Action {action} is not supported by this broker yet")
             self._publish(pm, slot, msg_serial)
         except AblyError as exc:
             self.acks.resolve(slot, exc)
+        except Exception:  # a bug must not leave this msgSerial, and every later one, unanswered
+            log.exception("connection %s: msgSerial %d failed", self.id, msg_serial)
+            self.acks.resolve(slot, AblyError(50000, 500, "Internal error handling this message"))
 
     def _publish(self, pm: dict[str, Any], slot: _Slot, msg_serial: int) -> None:
         name = parse_channel_name(pm.get("channel"))
@@ -364,6 +380,7 @@ class Connection:
         if not isinstance(raw, list) or not raw:
             raise AblyError(40000, 400, "MESSAGE needs a non-empty messages array")
         messages = [Message.from_wire(m, self.fmt) for m in raw]
+        ephemeral = ephemeral_batch(messages)
         if any(m.action != MessageAction.CREATE for m in messages):
             self._mutate(name.base, messages, slot)
             return
@@ -374,6 +391,10 @@ class Connection:
                 message.id = f"{self.id}:{msg_serial}:{index}"
             message.connection_id = self.id
             message.action = 0
+        if ephemeral:
+            done = asyncio.ensure_future(publish_ephemeral(self.hub, name.base, messages, now_ms()))
+            done.add_done_callback(lambda f: self._published(slot, f))
+            return
         future = asyncio.ensure_future(self.hub.engine.append(name.base, messages, now_ms(), idempotency_keys=keys))
         future.add_done_callback(lambda f: self._published(slot, f))
 
@@ -382,6 +403,9 @@ class Connection:
             raise AblyError(40000, 400, "An update, delete or append is one message with action 1, 2 or 5")
         part, authorize = prepare_mutation(messages[0], channel, self.auth, self.client_id, self.config.rules,
                                            self.config.max_message_size)
+        live = self.hub.get(channel)
+        if self.rollup_window is not None and live is not None and part.action == MessageAction.APPEND:
+            live.note_rollup_window(part.serial or "", self.rollup_window)
         future = asyncio.ensure_future(self.hub.engine.mutate(channel, part, now_ms(), authorize))
         future.add_done_callback(lambda f: self._published(slot, f))
 
@@ -397,7 +421,9 @@ class Connection:
             self.acks.resolve(slot, error)
             return
         publication = future.result()
-        if publication.aggregates is not None:
+        if isinstance(publication, list):  # ephemeral: delivered, not stored, so no serials
+            self.acks.resolve(slot, {"serials": [None] * len(publication)})
+        elif publication.aggregates is not None:
             self.acks.resolve(slot, {"serials": [m.version["serial"] for m in publication.messages]})
         else:
             self.acks.resolve(slot, {"serials": [m.serial for m in publication.messages]})

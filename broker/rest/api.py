@@ -21,6 +21,7 @@ from ..auth import (
 )
 from ..config import Config
 from ..core.channel import now_ms
+from ..core.ephemeral import ephemeral_batch, publish_ephemeral
 from ..core.hub import Hub
 from ..core.mutate import prepare_mutation
 from ..core.publish import prepare_publish
@@ -32,6 +33,7 @@ from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import COUNTER_LIMIT, parse_position
 from ..protocol.wire import decode
+from . import annotations
 from .http import Request, Response, error_response, payload_response, response_format
 from .presence import get_history as presence_history
 from .presence import get_members as presence_members
@@ -102,6 +104,9 @@ class RestApi:
                 return await self.mutate(request, name.base, rest[1])
             if len(rest) == 2 and rest[0] == "messages" and method == "GET":
                 return await self.get_message(request, name.base, rest[1])
+            if len(rest) == 3 and rest[0] == "messages" and rest[2] == "annotations" and method in ("GET", "POST"):
+                handler = annotations.get if method == "GET" else annotations.publish
+                return await handler(self, request, name.base, rest[1])
             if len(rest) == 3 and rest[0] == "messages" and rest[2] == "versions" and method == "GET":
                 return await self.versions(request, name.base, rest[1])
         if request.method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
@@ -157,6 +162,7 @@ class RestApi:
         if not items or any(not isinstance(item, dict) for item in items):
             raise AblyError(40001, 400, "Publish body must be a message object or a non-empty array of them")
         messages = [Message.from_wire(item, request.body_format) for item in items]
+        ephemeral = ephemeral_batch(messages)
         prepare_publish(messages, channel, auth, client_id, self.config.max_message_size)
         base_id = secrets.token_urlsafe(9)
         keys = [message.id for message in messages]  # client-supplied ids: idempotent publishing
@@ -166,9 +172,11 @@ class RestApi:
             message.connection_id = None
             message.connection_key = None
             message.action = 0
-        publication = await self.hub.engine.append(channel, messages, now_ms(), idempotency_keys=keys)
-        payload = {"channel": channel, "messageId": messages[0].id,
-                   "serials": [m.serial for m in publication.messages]}
+        if ephemeral:
+            sent = await publish_ephemeral(self.hub, channel, messages, now_ms())
+        else:
+            sent = (await self.hub.engine.append(channel, messages, now_ms(), idempotency_keys=keys)).messages
+        payload = {"channel": channel, "messageId": messages[0].id, "serials": [m.serial for m in sent]}
         return payload_response(request, payload, 201)
 
     async def mutate(self, request: Request, channel: str, serial: str) -> Response:
@@ -191,7 +199,9 @@ class RestApi:
         message = await self.hub.engine.get_message(channel, serial)
         if message is None:
             raise not_found(f"Message {serial} not found on channel {channel}")
-        return payload_response(request, message.to_wire(response_format(request)))
+        wire = [message.to_wire(response_format(request))]
+        await annotations.with_summaries(self, channel, [message], wire)
+        return payload_response(request, wire[0])
 
     async def versions(self, request: Request, channel: str, serial: str) -> Response:
         auth, _ = self.authenticate(request)
@@ -212,6 +222,7 @@ class RestApi:
         items = await self.hub.engine.history(channel, query)
         fmt = response_format(request)
         wire = [m.to_wire(fmt) for m in items]
+        await annotations.with_summaries(self, channel, items, wire)
         links = self.links(request, "messages", items, query)
         return payload_response(request, wire, links=links)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from broker.protocol.actions import Action, Flag
 
+from ..annotations import RealtimeAnnotations
 from ..encoding import message_from_wire, message_to_wire
 from ..errors import AblyError, connection_closed, connection_suspended, timed_out
 from ..events import EventEmitter, EventStream, Listener
@@ -72,6 +73,7 @@ class RealtimeChannel(MessageMutations):
         self.attach_serial: str | None = None
         self.channel_serial: str | None = None
         self.presence = RealtimePresence(self)
+        self.annotations = RealtimeAnnotations(self)
         self._events: EventEmitter[ChannelStateChange] = EventEmitter()
         self._messages: EventEmitter[Message] = EventEmitter()
         self._attach_waiter: asyncio.Future[ChannelStateChange | None] | None = None
@@ -453,6 +455,8 @@ class Channels:
             channel._on_message(pm)
         elif action == Action.PRESENCE:
             channel.presence._on_presence(pm)
+        elif action == Action.ANNOTATION:
+            channel.annotations._on_annotation(pm)
         elif action == Action.SYNC:
             channel.presence._on_sync(pm)
         elif action == Action.ATTACHED:

@@ -274,7 +274,7 @@ class Connection:
         self.check_usable()
         if bundle_size is None:
             self._flush_bundles()  # serials must follow queue order
-            entry, future = self._pending.add(frame, len(frame.get("messages") or frame.get("presence") or ()))
+            entry, future = self._pending.add(frame, len(frame.get("messages") or frame.get("presence") or frame.get("annotations") or ()))
             if self.state is ConnectionState.CONNECTED and self._transport is not None:
                 self._transport.send(self._pending.number(entry))
             return await future

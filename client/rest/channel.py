@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
+from ..annotations import RestAnnotations
 from ..encoding import message_from_wire, message_to_wire, presence_from_wire
 from ..errors import AblyError
 from ..outbound import MessageMutations, check_size, mutation, to_messages
@@ -69,6 +70,7 @@ class RestChannel(MessageMutations):
         self.name = name
         self.path = f"/channels/{quote(name, safe='')}"
         self.presence = RestPresence(self)
+        self.annotations = RestAnnotations(self)
 
     async def publish(self, name_or_messages: str | Message | Sequence[Message] | None = None, data: Data = None,
                       *, extras: dict[str, Any] | None = None, params: dict[str, str] | None = None) -> PublishResult:

@@ -34,7 +34,7 @@ def test_realtime_stream_update_delete_and_reads(broker: BrokerProcess, fmt: str
     assert serial < versions[0] < result["updateSerial"] < result["deleteSerial"]
 
     # The subscriber that saw the create gets every append as a fragment with the message's
-    # serial, its own version serial and the create's timestamp.
+    # serial and name, its own version serial and the create's timestamp (as Ably's do).
     early = result["early"]
     assert _actions(early) == ["message.create"] + ["message.append"] * len(versions) + \
         ["message.update", "message.delete"]
@@ -43,6 +43,7 @@ def test_realtime_stream_update_delete_and_reads(broker: BrokerProcess, fmt: str
     assert [m["data"] for m in appends] == BEFORE + AFTER + [""]
     assert [m["version"]["serial"] for m in appends] == versions
     assert all(m["serial"] == serial and m["timestamp"] == create["timestamp"] for m in appends)
+    assert all(m["name"] == "ai-output" and m["clientId"] == "agent" for m in appends)
     assert appends[-1]["extras"]["ai"]["transport"]["status"] == "complete"
 
     # The late attacher's first delivery is the whole message so far, as message.update.
