@@ -115,6 +115,38 @@ def receiver(stack: str, port: int, subs: int, channel: str, seconds: float) -> 
                       "p50_ms": hist.quantile(0.5) / 1000, "p99_ms": hist.quantile(0.99) / 1000}), flush=True)
 
 
+def per_frame(n: int = 200_000) -> None:
+    """CPU per received frame in tether-load's own receive path, without sockets."""
+    import msgpack
+
+    from client.loadtest.conn import AblyConnection, Endpoint
+    from client.loadtest.engine import Engine, WorkerState
+    from client.loadtest.records import record
+    from client.loadtest.roles import Listener
+
+    for fmt in ("json", "msgpack"):
+        pm = {"action": 15, "id": "abc:0", "connectionId": "abc", "channel": "load", "channelSerial": "01:123@0",
+              "timestamp": 1733300000000, "messages": [{"id": "abc:0:0", "name": "load", "serial": "01:123@0",
+                                                        "data": record("pub0-0", 5, 100), "connectionId": "abc",
+                                                        "timestamp": 1733300000000}]}
+        payload = json.dumps(pm).encode() if fmt == "json" else msgpack.packb(pm)
+        engine = Engine.__new__(Engine)  # no thread: only the state and endpoint a Listener reads
+        engine.state, engine.devices = WorkerState(), []
+        engine.endpoint = Endpoint("127.0.0.1", 1, False, fmt, {})
+        device = Listener(engine, "sub0-0", ["load"])
+        device.subscribe(("load",))
+        conn: AblyConnection = device.conn
+        t = time.perf_counter()
+        for _ in range(n):
+            conn.on_payload(1, payload)
+        full = (time.perf_counter() - t) / n * 1e6
+        t = time.perf_counter()
+        for _ in range(n):
+            json.loads(payload) if fmt == "json" else msgpack.unpackb(payload)
+        decode = (time.perf_counter() - t) / n * 1e6
+        print(json.dumps({"format": fmt, "on_payload_us": round(full, 2), "decode_only_us": round(decode, 2)}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wsload", default="/tmp/refbench/loadgen/wsload")
@@ -123,7 +155,11 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=5)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--receiver", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--per-frame", action="store_true", help="only measure the receive path per frame, no sockets")
     a = ap.parse_args()
+    if a.per_frame:
+        per_frame()
+        return
     if a.receiver:
         stack, port, subs, channel = a.receiver
         receiver(stack, int(port), int(subs), channel, a.duration + 4)
