@@ -25,6 +25,7 @@ from locust.stats import bucket_response_time
 from client.loadtest import options as opts
 from client.loadtest.engine import Engine
 from client.loadtest.metrics import Histogram, bucket_value
+from client.loadtest.plots import Timeline, write_report
 from client.loadtest.roles import Agent, Listener, PersonalUser, Plan, PresenceMember, Publisher
 from client.loadtest.summary import failures, merge, parse_rules, render
 
@@ -76,6 +77,8 @@ class Controller:
         self.finals: dict[str, dict[str, Any]] = {}
         self.progress: dict[str, dict[str, Any]] = {}
         self.summary: dict[str, Any] | None = None
+        self.timeline = Timeline()
+        self.go_at: float | None = None
         runner = environment.runner
         self.master_side = isinstance(runner, (MasterRunner, LocalRunner))
         self.worker_side = isinstance(runner, (WorkerRunner, LocalRunner))
@@ -185,6 +188,8 @@ class Controller:
 
     def _on_progress(self, environment: Any, msg: Any, **kw: Any) -> None:
         self.progress[msg.node_id] = msg.data
+        if self.go_at is not None:  # the delta covers the second before it was sent
+            self.timeline.add(int(msg.data["t"] - self.go_at - 0.5), Histogram.from_wire(msg.data["deliver"]))
 
     def workers(self) -> int:
         runner = self.env.runner
@@ -203,7 +208,7 @@ class Controller:
         ready = sum(self.ready.values())
         if ready < expected:
             log.warning("only %d of %d devices ready after %ss: starting anyway", ready, expected, o.ready_timeout)
-        go_at = time.time() + 0.2
+        go_at = self.go_at = time.time() + 0.2
         runner.send_message("tl_go", {"at": go_at})
         progress = gevent.spawn(self._print_progress, go_at) if o.headless else None
         if o.scenario == "storm":
@@ -234,6 +239,7 @@ class Controller:
         self.ready.clear()
         self.finals.clear()
         self.progress.clear()
+        self.timeline, self.go_at, self.summary = Timeline(), None, None
         if self.engine is not None and self.finished:
             self.engine.shutdown()
             self.engine = None
@@ -280,7 +286,14 @@ class Controller:
         if o.summary_json:
             with open(o.summary_json, "w") as f:
                 json.dump(summary, f, indent=2)
-        print(render(summary), file=sys.stderr, flush=True)
+        text = render(summary)
+        print(text, file=sys.stderr, flush=True)
+        if o.report_dir:
+            total = Histogram()
+            for rep in self.finals.values():
+                total.merge(Histogram.from_wire(rep["hist"]["deliver"]))
+            files = write_report(o.report_dir, summary, self.timeline, total, text)
+            print("tether-load: report " + ", ".join(files), file=sys.stderr, flush=True)
         if failed:
             print("tether-load: --fail-on: " + "; ".join(failed), file=sys.stderr, flush=True)
         self.env.process_exit_code = 1 if failed else (2 if not summary["complete"] else 0)

@@ -24,7 +24,11 @@ def exact(summary: dict, subscribers: int) -> None:
 @pytest.mark.parametrize("fmt", ["msgpack", "json"])
 async def test_fanout(broker: BrokerProcess, tmp_path: Path, fmt: str) -> None:
     s = run_local(broker, tmp_path, "--subscribers", "20", "--publishers", "2", "--rate", "50",
-                  "--duration", "2", "--format", fmt)
+                  "--duration", "2", "--format", fmt, "--report-dir", str(tmp_path / "report"))
+    for name in ("latency_over_time.png", "latency_histogram.png", "deliveries.png"):
+        assert (tmp_path / "report" / name).read_bytes().startswith(b"\x89PNG")
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and '&quot;lost&quot;: 0' in page
     exact(s, 20)
     assert s["acked"] == s["published"] >= 100
     assert s["accounting"]["expected"] == 20 * s["acked"]
