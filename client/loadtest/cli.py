@@ -42,8 +42,16 @@ def locust_argv(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("-h", "--help"):
-        print(__doc__)
+    if "-h" in argv or "--help" in argv:
+        parser = argparse.ArgumentParser(prog="tether-load", description=__doc__,
+                                         formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False)
+        options.add_arguments(parser)
+        print(parser.format_help())
+        print("Locust's own options follow; tether-load passes them through.\n")
+    if "--worker" not in argv and not ("-h" in argv or "--help" in argv):
+        parser = argparse.ArgumentParser(add_help=False)
+        options.add_arguments(parser)
+        options.check_target(parser.parse_known_args(argv)[0])  # before Locust starts anything
     sys.argv = locust_argv(argv)
     from locust.main import main as locust_main  # imported late: it monkey-patches the process for gevent
 

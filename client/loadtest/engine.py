@@ -43,7 +43,7 @@ class Ledger:
 class WorkerState:
     """Everything a worker measured; mutated only on the engine thread."""
 
-    hist: dict[str, Histogram] = field(default_factory=lambda: {k: Histogram() for k in HISTOGRAMS})
+    hist: dict[str, Histogram] = field(default_factory=lambda: {k: Histogram() for k in HISTOGRAMS})  # totals
     delta: dict[str, Histogram] = field(default_factory=lambda: {k: Histogram() for k in HISTOGRAMS})
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -53,8 +53,14 @@ class WorkerState:
     cpu: list[float] = field(default_factory=list)  # process CPU % per second, while running
 
     def observe(self, name: str, us: int) -> None:
-        self.hist[name].add(us)
         self.delta[name].add(us)
+
+    def take(self) -> dict[str, Histogram]:
+        """The histograms since the last take; each is also folded into the run's totals (`hist`)."""
+        out = {k: h.take() for k, h in self.delta.items()}
+        for k, h in out.items():
+            self.hist[k].merge(h)
+        return out
 
 
 class Engine:
@@ -132,6 +138,15 @@ class Engine:
                                 "completed": len(results)}
         self.call(lambda: self.loop.create_task(_storm()))  # type: ignore[union-attr]
 
+    def shutdown(self) -> None:
+        """Close every device and stop the loop (its thread then ends)."""
+        def _stop() -> None:
+            for device in self.devices:
+                device.close()
+            assert self.loop is not None
+            self.loop.call_later(0.5, self.loop.stop)
+        self.call(_stop)
+
     def error(self, code: int | str) -> None:
         self.state.errors[str(code)] += 1
 
@@ -170,7 +185,7 @@ class Engine:
     def take_delta(self) -> None:
         """Hand the histograms since the last call to the gevent side (for Locust's live stats)."""
         def _swap() -> None:
-            delta = {k: h.take() for k, h in self.state.delta.items()}
+            delta = self.state.take()
             self.done.append({"delta": delta, "errors": dict(self.state.errors),
                               "counts": dict(self.state.counts)})
         self.call(_swap)
@@ -196,6 +211,7 @@ class Engine:
 
     def report(self) -> dict[str, Any]:
         st = self.state
+        st.take()
         outcomes: collections.Counter[Any] = collections.Counter(
             sub.outcome(channels) for sub, channels in st.subscribers)
         return {
@@ -241,16 +257,26 @@ class Device:
         sub = self.sub = Subscriber()
         self.engine.state.subscribers.append((sub, channels))
         st = self.engine.state
-        hist, delta, counts = st.hist["deliver"], st.delta["deliver"], st.counts
+        delta, counts = st.delta["deliver"], st.counts
 
         def on_messages(channel: str, messages: list[dict[str, Any]], now: int) -> None:
+            n = 0
             for m in messages:
-                for t, origin, seq in parse(m.get("data")):
-                    us = (now - t) // 1000
-                    hist.add(us)
-                    delta.add(us)
-                    counts["delivered"] += 1
+                data = m.get("data")
+                if type(data) is str and len(data) > 22 and data[19] == " " and data.find("\n") == len(data) - 1:
+                    end = data.find(" ", 20)  # the usual case, one record: parsed inline
+                    origin, _, seq = data[20:end].rpartition("/")
+                    try:
+                        records: Any = ((int(data[:19]), origin, int(seq)),)
+                    except ValueError:
+                        continue
+                else:
+                    records = parse(data)
+                for t, origin, seq in records:
+                    delta.add((now - t) // 1000)
                     sub.see(channel, origin, seq)
+                    n += 1
+            counts["delivered"] += n
 
         self.conn.on_messages = on_messages
 

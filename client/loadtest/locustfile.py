@@ -25,6 +25,7 @@ from locust.stats import bucket_response_time
 from client.loadtest import options as opts
 from client.loadtest.engine import Engine
 from client.loadtest.metrics import Histogram, bucket_value
+from client.loadtest.plots import Timeline, write_report
 from client.loadtest.roles import Agent, Listener, PersonalUser, Plan, PresenceMember, Publisher
 from client.loadtest.summary import failures, merge, parse_rules, render
 
@@ -76,6 +77,8 @@ class Controller:
         self.finals: dict[str, dict[str, Any]] = {}
         self.progress: dict[str, dict[str, Any]] = {}
         self.summary: dict[str, Any] | None = None
+        self.timeline = Timeline()
+        self.go_at: float | None = None
         runner = environment.runner
         self.master_side = isinstance(runner, (MasterRunner, LocalRunner))
         self.worker_side = isinstance(runner, (WorkerRunner, LocalRunner))
@@ -123,7 +126,7 @@ class Controller:
         engine = self.engine
         assert engine is not None
         last_ready = -1
-        while True:
+        while self.engine is engine:
             engine.take_delta()
             gevent.sleep(1.0 if engine.go_at else 0.25)
             while engine.done:
@@ -185,6 +188,8 @@ class Controller:
 
     def _on_progress(self, environment: Any, msg: Any, **kw: Any) -> None:
         self.progress[msg.node_id] = msg.data
+        if self.go_at is not None:  # the delta covers the second before it was sent
+            self.timeline.add(int(msg.data["t"] - self.go_at - 0.5), Histogram.from_wire(msg.data["deliver"]))
 
     def workers(self) -> int:
         runner = self.env.runner
@@ -203,7 +208,7 @@ class Controller:
         ready = sum(self.ready.values())
         if ready < expected:
             log.warning("only %d of %d devices ready after %ss: starting anyway", ready, expected, o.ready_timeout)
-        go_at = time.time() + 0.2
+        go_at = self.go_at = time.time() + 0.2
         runner.send_message("tl_go", {"at": go_at})
         progress = gevent.spawn(self._print_progress, go_at) if o.headless else None
         if o.scenario == "storm":
@@ -221,26 +226,51 @@ class Controller:
         self.report(stopped_at - go_at, expected, workers)
         if o.headless:
             runner.quit()
+        else:  # web UI: the run is over; the page shows it stopped and a new one can be started
+            runner.stop()
+            if o.autostart and o.autoquit >= 0:  # Locust's own --autoquit counts from --run-time only
+                gevent.sleep(o.autoquit)
+                runner.quit()
+                if self.env.web_ui is not None:
+                    self.env.web_ui.stop()
+
+    def reset(self) -> None:
+        """A new test in the same processes (web UI): fresh measurements on both halves."""
+        self.ready.clear()
+        self.finals.clear()
+        self.progress.clear()
+        self.timeline, self.go_at, self.summary = Timeline(), None, None
+        if self.engine is not None and self.finished:
+            self.engine.shutdown()
+            self.engine = None
+            self.finished = self.final_sent = False
+            self.counters = {"pub": 0, "sub": 0}
+
+    def live(self) -> dict[str, Any]:
+        """Counts so far and the last second's delivery p99, over every worker."""
+        counts: dict[str, int] = {}
+        window = Histogram()
+        errors: dict[str, int] = {}
+        for data in self.progress.values():
+            for k, v in data["counts"].items():
+                counts[k] = counts.get(k, 0) + v
+            for k, v in data["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+            window.merge(Histogram.from_wire(data["deliver"]))
+        return {"counts": counts, "errors": errors, "p99_ms": round(window.quantile(0.99) / 1000, 3)}
 
     def _print_progress(self, go_at: float) -> None:
-        last: dict[str, float] = {}
+        last = 0
         every = max(1.0, float(self.options.progress))
         while True:
             gevent.sleep(every)
-            counts: dict[str, int] = {}
-            window = Histogram()
-            errors = 0
-            for data in self.progress.values():
-                for k, v in data["counts"].items():
-                    counts[k] = counts.get(k, 0) + v
-                errors += sum(data["errors"].values())
-                window.merge(Histogram.from_wire(data["deliver"]))
+            live = self.live()
+            counts = live["counts"]
             delivered = counts.get("delivered", 0) + counts.get("presence_events", 0)
-            rate = (delivered - last.get("d", 0)) / every
-            last["d"] = delivered
+            rate, last = (delivered - last) / every, delivered
             print(f"[tether-load] {time.time() - go_at:6.1f}s conns {counts.get('connected', 0)} "
                   f"published {counts.get('published', 0)} deliveries/s {rate:,.0f} "
-                  f"p99 {window.quantile(0.99) / 1000:.2f} ms errors {errors}", file=sys.stderr, flush=True)
+                  f"p99 {live['p99_ms']:.2f} ms errors {sum(live['errors'].values())}", file=sys.stderr, flush=True)
 
     def report(self, duration: float, expected: int, workers: int) -> None:
         o = self.options
@@ -256,7 +286,14 @@ class Controller:
         if o.summary_json:
             with open(o.summary_json, "w") as f:
                 json.dump(summary, f, indent=2)
-        print(render(summary), file=sys.stderr, flush=True)
+        text = render(summary)
+        print(text, file=sys.stderr, flush=True)
+        if o.report_dir:
+            total = Histogram()
+            for rep in self.finals.values():
+                total.merge(Histogram.from_wire(rep["hist"]["deliver"]))
+            files = write_report(o.report_dir, summary, self.timeline, total, text)
+            print("tether-load: report " + ", ".join(files), file=sys.stderr, flush=True)
         if failed:
             print("tether-load: --fail-on: " + "; ".join(failed), file=sys.stderr, flush=True)
         self.env.process_exit_code = 1 if failed else (2 if not summary["complete"] else 0)
@@ -292,6 +329,8 @@ def _on_init(environment: Any, **kw: Any) -> None:
     global _controller
     _controller = Controller(environment)
     o = environment.parsed_options
+    if _controller.master_side and environment.web_ui is not None:
+        _add_web_routes(environment)
     if _controller.master_side and o is not None:
         opts.check_target(o)
         pubs = opts.publishers(o)
@@ -301,9 +340,22 @@ def _on_init(environment: Any, **kw: Any) -> None:
             environment.user_classes = [SubscriberUser]
 
 
+def _add_web_routes(environment: Any) -> None:
+    """Our correctness figures beside Locust's charts: /tether is the live view, then the summary."""
+    app = environment.web_ui.app
+
+    @app.route("/tether")
+    def _tether() -> Any:
+        c = controller()
+        if c.summary is not None:
+            return c.summary
+        return {"running": True, "ready": sum(c.ready.values()), "progress": c.live()}
+
+
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **kw: Any) -> None:
     c = controller()
+    c.reset()
     if c.worker_side:
         c._engine()
     if c.master_side:

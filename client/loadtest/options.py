@@ -62,6 +62,8 @@ def add_arguments(parser: Any) -> None:
     a("--ready-timeout", type=float, default=60.0, help="seconds (at most) to wait for every device to attach")
     a("--max-connections", type=int, default=20000, help="refuse runs with more connections than this")
     a("--summary-json", default="", help="write the JSON summary here")
+    a("--report-dir", default="", help="write plots (latency over time, latency histogram, deliveries/s; PNG) "
+                                       "and a self-contained report.html here")
     a("--fail-on", default="", help="exit 1 if any rule holds, e.g. 'p99>50ms,loss>0,errors>0' "
                                     "(metrics: p50 p90 p99 p99.9 max mean loss loss_pct dup reorder errors "
                                     "nacked not_ready resume_failed storm_s bottleneck, ack_p99, connect_p99, ...)")

@@ -248,7 +248,7 @@ class PresenceMember(Device):
         if self.observer:
             sub = self.sub = Subscriber()
             st.subscribers.append((sub, (self.channel,)))
-            hist, delta = st.hist["deliver"], st.delta["deliver"]
+            delta = st.delta["deliver"]
 
             def on_presence(channel: str, items: list[dict[str, Any]], now: int) -> None:
                 for item in items:
@@ -257,9 +257,7 @@ class PresenceMember(Device):
                     for t, origin, seq in parse(item.get("data")):
                         if seq == 0:
                             continue  # the initial enter, made before every observer attached
-                        us = (now - t) // 1000
-                        hist.add(us)
-                        delta.add(us)
+                        delta.add((now - t) // 1000)
                         st.counts["presence_events"] += 1
                         sub.see(channel, origin, seq)
 

@@ -43,7 +43,9 @@ def merge(finals: dict[str, dict[str, Any]], *, scenario: str, duration: float, 
         bottleneck = max(cpu) >= CPU_LIMIT or lag["p99"] >= LAG_LIMIT_MS
         per_worker.append({"node": node, "pid": rep["pid"], "cpu_max": max(cpu),
                            "cpu_mean": round(sum(cpu) / len(cpu), 1), "loop_lag_ms": lag,
-                           "delivered": rep["counts"].get("delivered", 0), "bottleneck": bottleneck})
+                           "delivered": rep["counts"].get("delivered", 0) + rep["counts"].get("presence_events", 0),
+                           "published": rep["counts"].get("published", 0) + rep["counts"].get("presence_ops", 0),
+                           "connected": rep["counts"].get("connected", 0), "bottleneck": bottleneck})
         if rep.get("storm"):
             storm_all = max(storm_all, rep["storm"].get("all_resumed_s", 0.0))
             storm_dropped += rep["storm"].get("dropped", 0)
