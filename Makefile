@@ -10,7 +10,7 @@ NODE_STAMP := tests/interop/node_modules/.installed
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -c requirements.lock -e '.[test,llm]'
+	$(VENV)/bin/pip install -q -c requirements.lock -e '.[test,llm,load]'
 	touch $(STAMP)
 
 $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json

@@ -18,8 +18,10 @@ import uvloop
 
 from .auth import KeyStore, dev_token
 from .config import Config
+from .core.rollup import WINDOWS, parse_window
 from .core.rules import ChannelRules
 from .engine.retention import RetentionPolicy, RetentionRule, parse_rule
+from .protocol.errors import AblyError
 from .server.app import Broker
 
 log = logging.getLogger("broker")
@@ -57,6 +59,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              "first match wins; default: keep everything)")
     parser.add_argument("--dedup-window", type=float, default=float(_env("dedup_window", "120") or 120),
                         help="seconds a client-supplied message id is remembered for idempotent publishing (0: off)")
+    parser.add_argument("--append-rollup-window", type=_rollup_window, metavar="MS",
+                        default=_env("append_rollup_window", "0"),
+                        help=f"default ms over which live appends to a message are delivered as one "
+                             f"({', '.join(map(str, WINDOWS))}; 0: off; Ably's default is 40)")
     args = parser.parse_args(argv)
     if args.keys is None:
         args.keys = env_keys
@@ -73,6 +79,13 @@ def _retention_rule(spec: str) -> RetentionRule:
         return parse_rule(spec)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _rollup_window(value: str) -> int:
+    try:
+        return parse_window(value, "--append-rollup-window")
+    except AblyError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def token_main(argv: list[str]) -> None:
@@ -130,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
                     connection_state_ttl_ms=int(args.connection_state_ttl * 1000),
                     max_idle_interval_ms=int(args.max_idle_interval * 1000),
                     outbound_buffer_limit=args.outbound_buffer, rules=ChannelRules.parse(args.channel_rules),
-                    retention=RetentionPolicy(tuple(args.retention)), dedup_window_ms=int(args.dedup_window * 1000))
+                    retention=RetentionPolicy(tuple(args.retention)), dedup_window_ms=int(args.dedup_window * 1000),
+                    append_rollup_window_ms=args.append_rollup_window)
     if not config.keys:
         key = development_key(config.db)
         config.keys = [key]

@@ -29,3 +29,4 @@ class Config:
     rules: ChannelRules = field(default_factory=ChannelRules)
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     dedup_window_ms: int = DEFAULT_WINDOW_MS
+    append_rollup_window_ms: int = 0  # live appends coalesced per window (0: each delivered as it comes)

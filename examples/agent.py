@@ -1,11 +1,13 @@
 """A Python agent with a fake, deterministic LLM, served over HTTP: POST /invoke with an invocation body.
 
     python examples/agent.py --broker-port 8080 --key KEY --listen 127.0.0.1:9000 [--tokens N --delay-ms D]
+        [--web examples/web/dist]
 
 Any client (Python or the official JS SDK) sends a prompt on the session channel, then POSTs
 `run.to_invocation()` — {"inputEventId", "sessionName"} — here. The agent answers {"runId",
 "invocationId"} at once and streams the reply over the channel. Only the run's owner may cancel
-it unless `--anyone-can-cancel` is given.
+it unless `--anyone-can-cancel` is given. With `--web DIR` it is also the web page's backend: a token
+endpoint, the broker's address and the built page (see web_backend.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import json
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import h11
@@ -32,25 +35,34 @@ from client.session import (
     StreamResult,
 )
 
+try:
+    from examples.web_backend import Response, WebBackend, json_response
+except ImportError:  # run as a script: examples/ itself is on sys.path
+    from web_backend import Response, WebBackend, json_response  # type: ignore[no-redef]
+
 log = logging.getLogger("examples.agent")
 
 
 @dataclass(frozen=True, slots=True)
 class FakeLLM:
-    """Streams `tokens` deterministic words, `delay` seconds apart, as Vercel UIMessage chunks."""
+    """Streams `tokens` deterministic words, `delay` seconds apart, as Vercel UIMessage chunks. Asked again
+    for the same conversation (a regenerate), it says which take this is, so the branches differ."""
 
     tokens: int = 20
     delay: float = 0.01
+    takes: dict[tuple[str, ...], int] = field(default_factory=dict, compare=False)
 
-    def words(self, prompt: str) -> list[str]:
+    def words(self, prompt: str, take: int = 1) -> list[str]:
         head = f"You said: {prompt}." if prompt else "Hello."
+        if take > 1:
+            head += f" (take {take})"
         return [head, *(f" token-{i}" for i in range(1, self.tokens))][: max(1, self.tokens)]
 
-    async def stream(self, prompt: str) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, prompt: str, take: int = 1) -> AsyncIterator[dict[str, Any]]:
         yield {"type": "start"}
         yield {"type": "start-step"}
         yield {"type": "text-start", "id": "t1"}
-        for word in self.words(prompt):
+        for word in self.words(prompt, take):
             if self.delay:
                 await asyncio.sleep(self.delay)
             yield {"type": "text-delta", "id": "t1", "delta": word}
@@ -59,7 +71,9 @@ class FakeLLM:
         yield {"type": "finish", "finishReason": "stop"}
 
     def reply(self, messages: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-        return self.stream(last_user_text(messages))
+        conversation = tuple(str(m.get("id")) for m in messages)
+        self.takes[conversation] = take = self.takes.get(conversation, 0) + 1
+        return self.stream(last_user_text(messages), take)
 
 
 class Model(Protocol):
@@ -189,10 +203,12 @@ async def read_request(conn: h11.Connection, reader: asyncio.StreamReader) -> tu
 
 
 class HttpServer:
-    """The smallest HTTP/1.1 server that serves `POST /invoke` (one request per connection)."""
+    """The smallest HTTP/1.1 server that serves `POST /invoke` (one request per connection), and the web
+    backend's GETs when there is one."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Agent, web: WebBackend | None = None) -> None:
         self.agent = agent
+        self.web = web
         self.server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -209,24 +225,26 @@ class HttpServer:
         try:
             async with asyncio.timeout(10):
                 request, body = await read_request(conn, reader)
-            status, reply = await self._respond(request, body)
+            status, content_type, payload = await self._respond(request, body)
         except (TimeoutError, h11.RemoteProtocolError) as exc:
-            status, reply = 400, {"error": str(exc)}
-        payload = json.dumps(reply).encode()
+            status, content_type, payload = json_response(400, {"error": str(exc)})
         writer.write(conn.send(h11.Response(status_code=status, headers=[
-            ("content-type", "application/json"), ("content-length", str(len(payload))), ("connection", "close")])))
+            ("content-type", content_type), ("content-length", str(len(payload))), ("connection", "close"),
+            ("cache-control", "no-store")])))
         writer.write(conn.send(h11.Data(data=payload)))
         writer.write(conn.send(h11.EndOfMessage()))
         await writer.drain()
         writer.close()
 
-    async def _respond(self, request: h11.Request | None, body: bytes) -> tuple[int, dict[str, Any]]:
+    async def _respond(self, request: h11.Request | None, body: bytes) -> Response:
+        if request is not None and request.method == b"GET" and self.web is not None:
+            return self.web.respond(request.target.decode("latin-1"))
         if request is None or request.method != b"POST" or request.target != b"/invoke":
-            return 404, {"error": "POST /invoke"}
+            return json_response(404, {"error": "POST /invoke"})
         try:
-            return 200, await self.agent.invoke(json.loads(body or b"{}"))
+            return json_response(200, await self.agent.invoke(json.loads(body or b"{}")))
         except (ValueError, AitError) as exc:
-            return 400, {"error": str(exc)}
+            return json_response(400, {"error": str(exc)})
 
 
 async def serve(args: argparse.Namespace, llm: Model | None = None) -> None:
@@ -236,7 +254,8 @@ async def serve(args: argparse.Namespace, llm: Model | None = None) -> None:
     await client.connect()
     agent = Agent(client, llm or FakeLLM(args.tokens, args.delay_ms / 1000),
                   owner_only_cancel=not args.anyone_can_cancel)
-    server = HttpServer(agent)
+    web = WebBackend(args.key, args.public_broker_port or args.broker_port, Path(args.web)) if args.web else None
+    server = HttpServer(agent, web)
     bound = await server.start(host, int(port))
     print(f"agent listening on http://{host}:{bound}/invoke", flush=True)
     stop = asyncio.Event()
@@ -256,6 +275,8 @@ def broker_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument("--key", required=True, help="an API key, e.g. the broker's dev key")
     parser.add_argument("--listen", default="127.0.0.1:9000", help="host:port for POST /invoke (port 0: any)")
     parser.add_argument("--anyone-can-cancel", action="store_true", help="accept cancels from any client")
+    parser.add_argument("--web", metavar="DIR", help="also serve the page's backend: tokens, config, the built page")
+    parser.add_argument("--public-broker-port", type=int, help="the broker port pages are told (default --broker-port)")
     parser.add_argument("--log-level", default="warning")
     return parser
 

@@ -9,6 +9,7 @@ been sent, so the switch from replay to live neither drops nor repeats a message
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,9 @@ from ..protocol.message import Message
 from ..protocol.serial import Position, seq_of_serial
 from ..protocol.wire import Format, encode
 from .frames import BACKLOG_CHUNK, Framer, backlog_frames, latest_serial, publication_frame
+from .rollup import MAX_HINTS, RollupGroup
+
+log = logging.getLogger("broker.channel")
 
 MAX_REWIND = 100
 _REWIND_TIME = re.compile(r"^(\d+)([sm])$")
@@ -47,6 +51,8 @@ class Subscription:
     # since it attached, so their appends can go out as fragments.
     seen_from: int = 0
     seen: set[str] = field(default_factory=set)
+    # The append rollup window this attachment asked for (ms), or None: the publisher's or the default.
+    rollup: int | None = None
 
     def whole_needed(self, targets: list[MutationTarget]) -> frozenset[tuple[int, int]]:
         """Appends this subscription must get as whole messages; marks their messages seen."""
@@ -114,18 +120,27 @@ def parse_rewind(value: str, limit: str | None = None) -> Rewind:
 
 
 class Channel:
-    def __init__(self, name: str, engine: Engine, framer: Framer) -> None:
+    def __init__(self, name: str, engine: Engine, framer: Framer, rollup_window: int = 0) -> None:
         self.name = name
         self._engine = engine
         self._framer = framer
         self._subs: dict[Subscription, None] = {}
         self._queue: list[Publication] = []
         self._flush_scheduled = False
+        self._rollup_default = rollup_window  # ms, the broker-wide default
+        self._rollup_hints: dict[str, int] = {}  # message serial -> the window its publisher's connection chose
+        self._rollup_groups: dict[int | None, RollupGroup] = {}
         self.delivered: Position | None = None  # the last position flushed to live subscriptions (presence channelSerial)
 
     @property
     def idle(self) -> bool:
         return not self._subs and not self._queue
+
+    def note_rollup_window(self, serial: str, window: int) -> None:
+        """The window the connection appending to `serial` asked for (Ably's transport param)."""
+        self._rollup_hints[serial] = window
+        if len(self._rollup_hints) > MAX_HINTS:
+            del self._rollup_hints[next(iter(self._rollup_hints))]
 
     @property
     def latest(self) -> Position | None:
@@ -148,24 +163,61 @@ class Channel:
         if not pubs:
             return
         self.delivered = pubs[-1].position
+        keys: dict[int | None, None] = {}
+        for sub in self._subs:
+            if sub.live:
+                keys[sub.rollup] = None
+            else:
+                sub.buffer.extend(pubs)
+        for key in keys:
+            if key == 0 or (key is None and not self._rollup_default and not self._rollup_hints):
+                self._deliver(key, pubs)  # no rollup for this group: every append as it comes
+                continue
+            batch = self._rollup_group(key).feed(pubs)
+            if batch:
+                self._deliver(key, batch)
+
+    def _rollup_group(self, key: int | None) -> RollupGroup:
+        group = self._rollup_groups.get(key)
+        if group is None:
+            if key is None:
+                hints, default = self._rollup_hints, self._rollup_default
+                group = RollupGroup(lambda m: hints.get(m.serial or "", default), lambda b: self._deliver(None, b))
+            else:
+                group = RollupGroup(lambda m: key, lambda b: self._deliver(key, b))
+            self._rollup_groups[key] = group
+        return group
+
+    def _deliver(self, key: int | None, pubs: list[Publication]) -> None:
+        """Frame `pubs` once per (channel string, format, echo, whole) for the live subscriptions
+        of one rollup group, and write them."""
         ts = now_ms()
         publishers = {m.connection_id for pub in pubs for m in pub.messages}
         targets = mutation_targets(pubs)
         frames: dict[tuple[str, Format, str | None, frozenset[tuple[int, int]]], bytes | None] = {}
         for sub in self._subs:
-            if not sub.live:
-                sub.buffer.extend(pubs)
+            if not sub.live or sub.rollup != key:
                 continue
             skip = sub.connection_id if not sub.echo and sub.connection_id in publishers else None
             whole = sub.whole_needed(targets)
-            key = (sub.wire_name, sub.fmt, skip, whole)
-            if key in frames:
-                frame = frames[key]
+            frame_key = (sub.wire_name, sub.fmt, skip, whole)
+            if frame_key in frames:
+                frame = frames[frame_key]
             else:
-                obj = publication_frame(sub.wire_name, pubs, sub.fmt, ts, skip, whole)
-                frame = frames[key] = None if obj is None else self._framer(encode(obj, sub.fmt), sub.fmt)
+                frame = frames[frame_key] = self._frame(sub, pubs, ts, skip, whole)
             if frame is not None:
                 sub.write(frame)
+
+    def _frame(self, sub: Subscription, pubs: list[Publication], ts: int, skip: str | None,
+               whole: frozenset[tuple[int, int]]) -> bytes | None:
+        """One encoded MESSAGE; a publication that cannot be encoded (ingest checks should make
+        that impossible) is logged and skipped for these subscribers, never stopping the fan-out."""
+        try:
+            obj = publication_frame(sub.wire_name, pubs, sub.fmt, ts, skip, whole)
+            return None if obj is None else self._framer(encode(obj, sub.fmt), sub.fmt)
+        except Exception:
+            log.exception("channel %s: could not encode a %s frame; skipped", self.name, sub.fmt.value)
+            return None
 
     def remove(self, sub: Subscription) -> None:
         self._subs.pop(sub, None)
@@ -240,6 +292,9 @@ class Channel:
                     return False
         if sub not in self._subs:
             return False
+        group = self._rollup_groups.get(sub.rollup)
+        if group is not None:
+            group.flush()  # what the group holds reached `sub` through its buffer: release it first
         sub.live = True
         return True
 

@@ -11,9 +11,10 @@ from .presence import PresenceHub
 
 
 class Hub:
-    def __init__(self, engine: Engine, framer: Framer) -> None:
+    def __init__(self, engine: Engine, framer: Framer, rollup_window: int = 0) -> None:
         self.engine = engine
         self._framer = framer
+        self._rollup_window = rollup_window
         self._channels: dict[str, Channel] = {}
         engine.set_listener(self._on_publication)
         self.presence = PresenceHub(engine, framer, self._delivered)
@@ -37,7 +38,7 @@ class Hub:
     def channel(self, name: str) -> Channel:
         channel = self._channels.get(name)
         if channel is None:
-            channel = self._channels[name] = Channel(name, self.engine, self._framer)
+            channel = self._channels[name] = Channel(name, self.engine, self._framer, self._rollup_window)
         return channel
 
     def get(self, name: str) -> Channel | None:

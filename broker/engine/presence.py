@@ -2,10 +2,12 @@
 
 Single-process engines (memory, sqlite) keep member sets in process memory: a member lives only
 as long as its connection, and connections die with the process, so there is nothing to
-persist. Presence *history* goes into the engine's ordinary log under a channel key that no
-valid channel name can take (channel names may not contain line breaks), so it gets the same
-positions, durability and paging as messages. An engine shared by several processes overrides
-the presence methods of `Engine` instead.
+persist. Presence *history* goes into the engine's ordinary log under a key of its own space
+(`presence_log`: a prefix no valid channel name can take, as channel names may not contain line
+breaks), so it gets the same positions, durability and paging as messages, and never mixes with
+the channel's message stream. Per-channel rules see through the prefix (`log_channel`): a
+retention rule for `chat:*` trims the presence history of `chat:room` too, and only by its own
+count. An engine shared by several processes overrides the presence methods of `Engine` instead.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ _LOG_PREFIX = "\npresence\n"
 def presence_log(channel: str) -> str:
     """The log key holding `channel`'s presence events."""
     return _LOG_PREFIX + channel
+
+
+def log_channel(key: str) -> str:
+    """The channel a log key belongs to (its own name for a message log), for per-channel rules."""
+    return key[len(_LOG_PREFIX):] if key.startswith(_LOG_PREFIX) else key
 
 
 @dataclass(slots=True)

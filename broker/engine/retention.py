@@ -5,6 +5,9 @@ A rule is written `[PATTERN] [ttl=DURATION] [max=COUNT]`, e.g. `ttl=1h`, `chat:*
 (default `*`); DURATION is seconds or `Ns`, `Nm`, `Nh`, `Nd`. The first rule whose pattern
 matches a channel applies; a channel no rule matches keeps everything (the default).
 
+Rules apply to a channel's logs by the channel's name: its messages and its presence history
+(each log counted on its own).
+
 Engines trim whole messages from the oldest end and remember, per channel, the highest
 position they removed (the *floor*). A client cursor below the floor has lost messages, so a
 resume from it is a discontinuity; a cursor at or above it is still complete.
@@ -15,6 +18,8 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
+
+from .presence import log_channel
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _CACHE_LIMIT = 10_000
@@ -67,11 +72,13 @@ class RetentionPolicy:
         return bool(self.rules)
 
     def rule_for(self, channel: str) -> RetentionRule | None:
+        """The rule for a channel, or for a log key of one (its presence history)."""
         try:
             return self._cache[channel]
         except KeyError:
             pass
-        rule = next((r for r in self.rules if fnmatch.fnmatchcase(channel, r.pattern)), None)
+        name = log_channel(channel)
+        rule = next((r for r in self.rules if fnmatch.fnmatchcase(name, r.pattern)), None)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[channel] = rule

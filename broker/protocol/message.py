@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AblyError
+from .values import check_int64, check_portable, check_text
 from .wire import Format, as_int, as_str, dumps_json
 
 
@@ -32,10 +33,22 @@ def normalise_data(data: Any, encoding: str | None, fmt: Format) -> tuple[str | 
                 data.encode()
             except UnicodeEncodeError:  # a raw msgpack string that was really binary
                 return data.encode("utf-8", "surrogateescape"), encoding
-        return data, encoding
+        return check_text(data, "data"), encoding
     if isinstance(data, (dict, list)):
+        check_portable(data, "data")
         return dumps_json(data), f"{encoding}/json" if encoding else "json"
     raise AblyError(40013, 400, f"Unsupported data type {type(data).__name__}")
+
+
+def object_field(obj: dict[str, Any], field: str, what: str) -> dict[str, Any] | None:
+    """`extras` or `version`: an object of values every subscriber's format can carry, or absent."""
+    value = obj.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise AblyError(40000, 400, f"{what} {field} must be an object")
+    check_portable(value, field)
+    return value
 
 
 def wire_data(data: str | bytes | None, encoding: str | None, fmt: Format) -> tuple[str | bytes | None, str | None]:
@@ -68,6 +81,11 @@ def data_size(data: str | bytes | None) -> int:
     return len(data.encode("utf-8", "surrogatepass"))
 
 
+def _timestamp(value: Any) -> int | None:
+    timestamp = as_int(value, "timestamp")
+    return None if timestamp is None else check_int64(timestamp, "timestamp")
+
+
 @dataclass(slots=True)
 class Message:
     name: str | None = None
@@ -87,12 +105,8 @@ class Message:
     def from_wire(cls, obj: Any, fmt: Format) -> Message:
         if not isinstance(obj, dict):
             raise AblyError(40000, 400, "A message must be an object")
-        extras = obj.get("extras")
-        if extras is not None and not isinstance(extras, dict):
-            raise AblyError(40000, 400, "Message extras must be an object")
-        version = obj.get("version")
-        if version is not None and not isinstance(version, dict):
-            raise AblyError(40000, 400, "Message version must be an object")
+        extras = object_field(obj, "extras", "Message")
+        version = object_field(obj, "version", "Message")
         encoding = as_str(obj.get("encoding"), "encoding") or None
         data, encoding = normalise_data(obj.get("data"), encoding, fmt)
         return cls(
@@ -102,7 +116,7 @@ class Message:
             client_id=as_str(obj.get("clientId"), "clientId"),
             connection_id=as_str(obj.get("connectionId"), "connectionId"),
             id=as_str(obj.get("id"), "id"),
-            timestamp=as_int(obj.get("timestamp"), "timestamp"),
+            timestamp=_timestamp(obj.get("timestamp")),
             extras=extras,
             action=as_int(obj.get("action"), "action", 0) or 0,
             serial=as_str(obj.get("serial"), "serial"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from .actions import PresenceAction
 from .errors import AblyError
-from .message import Message, normalise_data, payload_size, wire_data
+from .message import Message, normalise_data, object_field, payload_size, wire_data
 from .wire import Format, as_int, as_str
 
 CLIENT_ACTIONS = frozenset({PresenceAction.ENTER, PresenceAction.UPDATE, PresenceAction.LEAVE})
@@ -40,9 +40,7 @@ class PresenceMessage:
         action = as_int(obj.get("action"), "action")
         if action not in CLIENT_ACTIONS:
             raise AblyError(40000, 400, f"Presence action must be enter (2), update (4) or leave (3), not {action}")
-        extras = obj.get("extras")
-        if extras is not None and not isinstance(extras, dict):
-            raise AblyError(40000, 400, "Presence extras must be an object")
+        extras = object_field(obj, "extras", "Presence")
         encoding = as_str(obj.get("encoding"), "encoding") or None
         data, encoding = normalise_data(obj.get("data"), encoding, fmt)
         return cls(

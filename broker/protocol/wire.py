@@ -9,6 +9,7 @@ from typing import Any
 import msgpack
 
 from .errors import AblyError
+from .values import check_text
 
 
 class Format(str, Enum):
@@ -34,7 +35,7 @@ def format_for_content_type(content_type: str | None) -> Format:
     return Format.JSON
 
 
-_json_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_json_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def dumps_json(obj: Any) -> str:
@@ -58,6 +59,8 @@ def decode(data: bytes | str, fmt: Format) -> Any:
         return msgpack.unpackb(data, raw=False, unicode_errors="surrogateescape", strict_map_key=False)
     except AblyError:
         raise
+    except RecursionError:
+        raise AblyError(40000, 400, f"Malformed {fmt.value}: nested too deeply") from None
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise AblyError(40000, 400, f"Malformed {fmt.value}: {exc or type(exc).__name__}") from exc
 
@@ -91,4 +94,4 @@ def as_str(value: Any, field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise AblyError(40000, 400, f"Field {field} must be a string")
-    return value
+    return check_text(value, field)

@@ -18,6 +18,8 @@ from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewi
 from ..core.ephemeral import ephemeral_batch, publish_ephemeral
 from ..core.hub import Hub
 from ..core.mutate import prepare_mutation
+from ..core.rollup import PARAM as ROLLUP_PARAM
+from ..core.rollup import parse_window
 from ..core.publish import prepare_publish
 from ..engine.mutations import MUTATIONS
 from ..protocol.actions import ACKED_ACTIONS, DEFAULT_MODES, MODE_MASK, Action, Flag, MessageAction
@@ -33,7 +35,7 @@ from .presence import ConnectionPresence
 log = logging.getLogger("broker.realtime")
 
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-ACCEPTED_PARAMS = ("rewind", "rewindLimit", "echo")
+ACCEPTED_PARAMS = ("rewind", "rewindLimit", "echo", ROLLUP_PARAM)
 RENEWAL_LEAD = 30.0
 
 
@@ -74,6 +76,7 @@ class Connection:
         self.client_id = client_id
         self.fmt = fmt
         self.echo = echo
+        self.rollup_window: int | None = None  # the appendRollupWindow transport param: for the appends it publishes
         self.id = new_connection_id()
         self.key = f"{self.id}!{secrets.token_urlsafe(18)}"
         self.transport: Transport | None = None
@@ -243,6 +246,8 @@ class Connection:
         try:
             attachment = self._new_attachment(name, pm, attachment)
             rewind = self._rewind(attachment.params)
+            window = attachment.params.get(ROLLUP_PARAM)
+            rollup = parse_window(window, f"the params of channel {name.wire}") if window is not None else None
             cursor = self._cursor(pm.get("channelSerial"))
         except AblyError as exc:
             self.attachments.pop(name.wire, None)
@@ -253,7 +258,8 @@ class Connection:
         sub: Subscription | None = None
         if attachment.modes & Flag.SUBSCRIBE:
             echo = self.echo and attachment.params.get("echo") != "false"
-            sub = Subscription(self.write_frame, self.fmt, name.wire, self.id, echo, drained=self.drained)
+            sub = Subscription(self.write_frame, self.fmt, name.wire, self.id, echo, drained=self.drained,
+                               rollup=rollup)
             attachment.subscription = sub
         watch_annotations(self, attachment)
         try:
@@ -363,6 +369,9 @@ class Connection:
             self._publish(pm, slot, msg_serial)
         except AblyError as exc:
             self.acks.resolve(slot, exc)
+        except Exception:  # a bug must not leave this msgSerial, and every later one, unanswered
+            log.exception("connection %s: msgSerial %d failed", self.id, msg_serial)
+            self.acks.resolve(slot, AblyError(50000, 500, "Internal error handling this message"))
 
     def _publish(self, pm: dict[str, Any], slot: _Slot, msg_serial: int) -> None:
         name = parse_channel_name(pm.get("channel"))
@@ -396,6 +405,9 @@ class Connection:
             raise AblyError(40000, 400, "An update, delete or append is one message with action 1, 2 or 5")
         part, authorize = prepare_mutation(messages[0], channel, self.auth, self.client_id, self.config.rules,
                                            self.config.max_message_size)
+        live = self.hub.get(channel)
+        if self.rollup_window is not None and live is not None and part.action == MessageAction.APPEND:
+            live.note_rollup_window(part.serial or "", self.rollup_window)
         future = asyncio.ensure_future(self.hub.engine.mutate(channel, part, now_ms(), authorize))
         future.add_done_callback(lambda f: self._published(slot, f))
 

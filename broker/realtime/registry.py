@@ -11,6 +11,8 @@ from typing import Any
 from ..auth import AuthContext, KeyStore, authenticate_basic, authenticate_bearer, resolve_client_id
 from ..config import Config
 from ..core.hub import Hub
+from ..core.rollup import PARAM as ROLLUP_PARAM
+from ..core.rollup import parse_window
 from ..protocol.actions import Action
 from ..protocol.errors import AblyError
 from ..protocol.wire import Format, as_int
@@ -58,6 +60,8 @@ class ConnectionRegistry:
                 raise AblyError(40017, 400, f"Unsupported protocol version {query.get('v')}")
             auth = self.authenticate(query)
             client_id = resolve_client_id(auth, query.get("clientId") or None)
+            window = query.get(ROLLUP_PARAM)
+            rollup_window = parse_window(window, "transportParams") if window is not None else None
         except AblyError as exc:
             log.info("connect refused: %s %s", exc.code, exc.message)
             transport.send({"action": Action.ERROR, "error": exc.to_wire()})
@@ -69,9 +73,11 @@ class ConnectionRegistry:
         if resume_key:
             resumed = self._resume(resume_key, transport, auth, client_id, fmt)
             if resumed is not None:
+                resumed.rollup_window = rollup_window
                 return resumed
             error = self._resume_error(resume_key)
         connection = Connection(self.hub, self.config, self.keys, auth, client_id, fmt, echo)
+        connection.rollup_window = rollup_window
         self._by_key[connection.key] = connection
         connection.attach_transport(transport, error)
         log.info("connection %s opened (client %s, %s)", connection.id, client_id, fmt.value)

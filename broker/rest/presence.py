@@ -27,10 +27,10 @@ def _member_cursor(member: PresenceMessage) -> str:
 def _parse_member_cursor(cursor: str) -> tuple[str, str]:
     try:
         value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise invalid_param(f"Invalid cursor {cursor!r}") from exc
+    except (binascii.Error, ValueError, RecursionError):
+        raise invalid_param(f"Invalid cursor {cursor[:100]!r}") from None
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-        raise invalid_param(f"Invalid cursor {cursor!r}")
+        raise invalid_param(f"Invalid cursor {cursor[:100]!r}")
     return value[0], value[1]
 
 

@@ -96,7 +96,7 @@ class Broker:
         self.config = config
         self.keys = keys
         self.engine = make_engine(config)
-        self.hub = Hub(self.engine, frame)
+        self.hub = Hub(self.engine, frame, config.append_rollup_window_ms)
         self.realtime = ConnectionRegistry(self.hub, keys, config)
         self.rest = DrainingRestApi(self.hub, keys, config, ready=lambda: self._server is not None)
         self.edges = EdgeSet()

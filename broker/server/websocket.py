@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from websockets import http11
 from websockets.exceptions import InvalidState
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
@@ -204,8 +204,23 @@ class WebSocketSession:
             self.broker.realtime.handle(self.connection, pm, self)
         except AblyError as exc:
             log.info("connection %s: protocol error %s", self.connection.id, exc.message)
-            self.send({"action": Action.ERROR, "error": exc.to_wire()})
+            self._fail(exc)
+        except Exception:  # a bug: the client hears why, and nothing else on the loop is affected
+            log.exception("connection %s: failed handling a frame", self.connection.id)
+            self._fail(AblyError(50000, 500, "Internal error"))
+
+    def _fail(self, error: AblyError, close_code: CloseCode | None = None) -> None:
+        """A fatal connection ERROR: the state is discarded (not resumable) and the socket closed."""
+        self.send({"action": Action.ERROR, "error": error.to_wire()})
+        if self.connection is not None:
             self.broker.realtime.fail(self.connection)
+        if close_code is not None and not self._closed:
+            self._closed = True
+            self._wake_drainers()
+            self.ws.fail(close_code, error.message[:100])
+            self._flush_ws()
+            self.transport.close()
+        else:
             self.close()
 
     def _overflow(self, why: str) -> None:

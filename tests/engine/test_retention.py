@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from broker.engine import sqlite as sqlite_engine
+from broker.engine.sqlite import retention as sqlite_retention
 from broker.engine.base import Engine, HistoryQuery
 from broker.engine.retention import RetentionPolicy, RetentionRule, parse_duration_ms, parse_rule
 from broker.engine.sqlite import SqliteEngine
 from broker.protocol.errors import AblyError
+from broker.protocol.actions import PresenceAction
 from broker.protocol.message import Message
+from broker.protocol.presence import PresenceMessage
 from broker.protocol.serial import Position
 
 from .conftest import EngineKind
@@ -118,7 +120,7 @@ async def test_sqlite_floors_and_counts_survive_a_restart(tmp_path: Path) -> Non
 async def test_sqlite_a_sweep_deletes_a_bounded_number_of_messages(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A long run of expired messages goes over several sweeps, so commits never wait long."""
-    monkeypatch.setattr(sqlite_engine, "TRIM_BUDGET", 2)
+    monkeypatch.setattr(sqlite_retention, "TRIM_BUDGET", 2)
     async with asyncio.timeout(TIMEOUT):
         engine = SqliteEngine(tmp_path / "budget.db", retention=policy("ttl=1s"))
         await engine.open()
@@ -147,3 +149,32 @@ async def test_trimmed_messages_take_their_versions_with_them(kind: EngineKind, 
             await engine.mutate("v", Message(action=1, serial=first.serial, data="again"), 1003, allow)
         assert refused.value.code == 40400
         assert [m.data for m in await engine.replay("v", 0, (await engine.head("v")).seq)] == ["second"]
+
+
+async def presence_events(engine: Engine, channel: str, times: list[int]) -> None:
+    """One enter (a new member) per time, so every call logs one event."""
+    for i, now in enumerate(times):
+        member = PresenceMessage(action=PresenceAction.ENTER, client_id=f"u{i}", connection_id="c1", id=f"c1:{i}:0")
+        await engine.presence_update(channel, [member], now)
+
+
+async def test_presence_history_follows_its_channel_rule_by_count(kind: EngineKind, tmp_path: Path) -> None:
+    """A rule for `chat:*` bounds the presence history of `chat:room`, counted apart from its messages."""
+    async with asyncio.timeout(TIMEOUT), built(kind, tmp_path, retention=policy("chat:* max=2")) as engine:
+        await presence_events(engine, "chat:room", [1000, 1001, 1002, 1003])
+        await presence_events(engine, "other", [1000, 1001, 1002])
+        await publish(engine, "chat:room", [1004])
+        kept = await engine.presence_history("chat:room", ALL)
+        assert [m.client_id for m in kept] == ["u2", "u3"]
+        assert len(await engine.presence_history("other", ALL)) == 3, "no rule matches: all kept"
+        assert len(await engine.history("chat:room", ALL)) == 1, "the messages count on their own"
+        assert len(await engine.presence_members("chat:room")) == 4, "trimming history leaves members alone"
+
+
+async def test_presence_history_follows_its_channel_rule_by_age(kind: EngineKind, tmp_path: Path) -> None:
+    async with asyncio.timeout(TIMEOUT), built(kind, tmp_path, retention=policy("chat:* ttl=1s")) as engine:
+        await presence_events(engine, "chat:room", [1000, 1001])
+        await presence_events(engine, "keep", [1000])
+        assert await engine.trim(10_000) == 2
+        assert await engine.presence_history("chat:room", ALL) == []
+        assert len(await engine.presence_history("keep", ALL)) == 1
