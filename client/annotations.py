@@ -156,8 +156,8 @@ class RealtimeAnnotations:
     def unsubscribe(self, listener: Listener[Annotation] | None = None) -> None:
         self._events.off(listener)
 
-    def annotations(self, type: str | Iterable[str] | None = None) -> EventStream[Annotation]:
-        """`async for annotation in channel.annotations.annotations()`; attaches on first use."""
+    def events(self, type: str | Iterable[str] | None = None) -> EventStream[Annotation]:
+        """`async for annotation in channel.annotations.events()`; attaches on first use."""
 
         async def start() -> None:
             await self._channel.attach()

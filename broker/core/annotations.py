@@ -12,8 +12,8 @@ goes as a MESSAGE (action message.summary, the message's serial, `annotations.su
 attachments with the subscribe mode once their message subscription is live. Neither carries a
 channelSerial of the annotation log: a summary frame carries the channel's latest position, a
 raw annotation none, so a client's resume cursor stays a position of the message stream.
-Annotations and summaries are not replayed on resume or rewind; history and REST reads of a
-message carry its current summary.
+Annotations and summaries are not replayed on resume or rewind as events; the messages a
+rewind or resume replays, history and REST reads of a message carry its current summary.
 
 Summaries are folded from the log once per message and then kept up to date from the hook
 (a bounded LRU), serialised per message so concurrent annotations fold in serial order.
@@ -30,8 +30,9 @@ from typing import Any
 
 from ..engine.base import Engine, HistoryQuery, Publication
 from ..protocol.actions import Action, MessageAction
-from ..protocol.annotation import Annotation
+from ..protocol.annotation import Annotation, SummarisedMessage
 from ..protocol.errors import AblyError, not_found
+from ..protocol.message import Message
 from ..protocol.serial import COUNTER_LIMIT, parse_serial
 from ..protocol.wire import Format, encode
 from .channel import Subscription
@@ -122,6 +123,18 @@ class AnnotationHub:
                 return None
             state = await self._load(key)
         return state.render() if state.types else None
+
+    async def with_summaries(self, channel: str, messages: list[Message]) -> list[Message]:
+        """`messages`, each annotated one replaced by a copy carrying its current summary."""
+        out: list[Message] = []
+        try:
+            for message in messages:
+                summary = await self.summary(channel, message.serial) if message.serial else None
+                out.append(SummarisedMessage.of(message, summary) if summary is not None else message)
+        except Exception:  # a read that cannot add summaries still returns the messages
+            log.exception("summaries of %s not read", channel)
+            return messages
+        return out
 
     async def _load(self, key: tuple[str, str]) -> MessageSummary:
         state = MessageSummary()

@@ -116,3 +116,22 @@ class Annotation:
                    action=entry.action, name=entry.name, count=fields.get("count"), data=entry.data,
                    encoding=entry.encoding, client_id=entry.client_id, connection_id=entry.connection_id,
                    id=entry.id, timestamp=entry.timestamp, serial=entry.serial, extras=entry.extras)
+
+
+@dataclass(slots=True)
+class SummarisedMessage(Message):
+    """A message read back with its annotations' summary (`annotations.summary` on the wire)."""
+
+    summary: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, message: Message, summary: dict[str, Any]) -> SummarisedMessage:
+        return cls(message.name, message.data, message.encoding, message.client_id, message.connection_id,
+                   message.id, message.timestamp, message.extras, message.action, message.serial, message.version,
+                   message.connection_key, summary)
+
+    def to_wire(self, fmt: Format) -> dict[str, Any]:
+        out = Message.to_wire(self, fmt)
+        if self.summary is not None:
+            out["annotations"] = {"summary": self.summary}
+        return out

@@ -271,6 +271,8 @@ class Connection:
         except AblyError as exc:
             self._channel_error(name.wire, exc)
             return
+        if point.backlog:  # replayed messages show their current summary, as history does
+            point.backlog = await self.hub.annotations.with_summaries(name.base, point.backlog)
         presence_sync = await self.presence.prepare(attachment)
         if self.attachments.get(name.wire) is not attachment or attachment.attempt != attempt or self.transport is None:
             if sub is not None:

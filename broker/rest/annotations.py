@@ -1,15 +1,14 @@
-"""REST annotations: POST and GET /channels/{ch}/messages/{serial}/annotations, and summaries on reads."""
+"""REST annotations: POST and GET /channels/{ch}/messages/{serial}/annotations."""
 
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..core.annotate import prepare_annotations
 from ..core.channel import now_ms
 from ..protocol.annotation import Annotation
 from ..protocol.errors import AblyError
-from ..protocol.message import Message
 from ..protocol.wire import decode
 from .http import Request, Response, payload_response, response_format
 
@@ -44,11 +43,3 @@ async def get(api: RestApi, request: Request, channel: str, serial: str) -> Resp
     return payload_response(request, [a.to_wire(fmt) for a in items],
                             links=api.links(request, "annotations", items, query))  # type: ignore[arg-type]
 
-
-async def with_summaries(api: RestApi, channel: str, messages: list[Message], wire: list[dict[str, Any]]) -> None:
-    """Add each read message's current summary (`annotations.summary`), as Ably's reads do."""
-    for message, out in zip(messages, wire):
-        if message.serial:
-            summary = await api.hub.annotations.summary(channel, message.serial)
-            if summary is not None:
-                out["annotations"] = {"summary": summary}

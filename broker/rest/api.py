@@ -199,9 +199,8 @@ class RestApi:
         message = await self.hub.engine.get_message(channel, serial)
         if message is None:
             raise not_found(f"Message {serial} not found on channel {channel}")
-        wire = [message.to_wire(response_format(request))]
-        await annotations.with_summaries(self, channel, [message], wire)
-        return payload_response(request, wire[0])
+        [message] = await self.hub.annotations.with_summaries(channel, [message])
+        return payload_response(request, message.to_wire(response_format(request)))
 
     async def versions(self, request: Request, channel: str, serial: str) -> Response:
         auth, _ = self.authenticate(request)
@@ -219,10 +218,9 @@ class RestApi:
         auth, _ = self.authenticate(request)
         self.require(auth, channel, "history")
         query = self.history_query(request.query)
-        items = await self.hub.engine.history(channel, query)
+        items = await self.hub.annotations.with_summaries(channel, await self.hub.engine.history(channel, query))
         fmt = response_format(request)
         wire = [m.to_wire(fmt) for m in items]
-        await annotations.with_summaries(self, channel, items, wire)
         links = self.links(request, "messages", items, query)
         return payload_response(request, wire, links=links)
 

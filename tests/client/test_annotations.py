@@ -39,7 +39,7 @@ async def test_publish_subscribe_delete_and_read(realtime_factory: RealtimeFacto
     bob = await realtime_factory(format=fmt, client_id="bob")
     name = channel_name()
     watcher = bob.channels.get(name, modes=RAW)
-    raw = watcher.annotations.annotations()
+    raw = watcher.annotations.events()
     await raw.started()
     plain = (await realtime_factory(format=fmt)).channels.get(name)  # default modes: summaries, no raw
     summaries = plain.messages()
@@ -127,3 +127,21 @@ async def test_capabilities_gate_annotations(broker_factory: type[BrokerProcess]
         with pytest.raises(AblyError) as err:
             await channel.annotations.publish(serial, Annotation(type="read:flag.v1"))
         assert err.value.code == 40160
+
+
+async def test_annotations_and_summaries_survive_kill_9(broker_factory: type[BrokerProcess]) -> None:
+    broker = broker_factory().start()  # sqlite
+    name = channel_name()
+    async with Rest(key=broker.key, client_id="frank", host=broker.host, port=broker.port, tls=False) as rest:
+        channel = rest.channels.get(name)
+        serial = (await channel.publish("reply", "hi")).serials[0]
+        assert serial is not None
+        await channel.annotations.publish(serial, Annotation(type="feedback:unique.v1", name="good"))
+        await channel.annotations.publish(serial, Annotation(type="feedback:unique.v1", name="bad"))
+    broker.kill()
+    broker.start()
+    async with Rest(key=broker.key, host=broker.host, port=broker.port, tls=False) as rest:
+        channel = rest.channels.get(name)
+        assert [a.name for a in (await channel.annotations.get(serial)).items] == ["good", "bad"]
+        assert summary_of(await channel.get_message(serial)) == {
+            "feedback:unique.v1": {"bad": {"total": 1, "clientIds": ["frank"], "clipped": False}}}

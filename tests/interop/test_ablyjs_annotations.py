@@ -53,3 +53,5 @@ def test_annotations_publish_subscribe_summaries_and_reads(broker: BrokerProcess
                                "receipt:flag.v1", "metric:total.v1"], ["👍"]]
     assert result["history"] == [{"serial": serial, "summary": FINAL}], "history carries the latest summary"
     assert result["getMessage"]["summary"] == FINAL
+    assert result["rewound"] == {"serial": serial, "action": "message.create", "summary": FINAL}, \
+        "a rewind replays the message with its current summary"

@@ -95,9 +95,14 @@ scenario(async (p) => {
   }
   const history = (await restA.history()).items.map((m) => ({ serial: m.serial, summary: m.annotations?.summary ?? null }));
   const got = await restA.getMessage(message.serial);
+  const late = await connected(realtime(p, { clientId: 'dave' }));
+  const rewound = await withTimeout(new Promise((resolve) => {
+    late.channels.get(p.channel, { params: { rewind: '1' } }).subscribe((m) => resolve(m));
+  }), 10000, 'the rewound message');
   await closeAll();
   return {
     message, published, raw: raw.list, summaries: messages.list.filter((m) => m.action === 'message.summary'),
     finalSummary, refusals, noMode, all, pages, history, getMessage: { summary: got.annotations?.summary ?? null },
+    rewound: { serial: rewound.serial, action: rewound.action, summary: rewound.annotations?.summary ?? null },
   };
 });
