@@ -10,12 +10,15 @@ engine shared by several processes, ephemeral messages do not cross processes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..engine.base import Publication
 from ..protocol.actions import MessageAction
 from ..protocol.errors import AblyError
 from ..protocol.message import Message
-from .hub import Hub
+
+if TYPE_CHECKING:
+    from .hub import Hub
 
 
 def is_ephemeral(message: Message) -> bool:
@@ -46,7 +49,7 @@ async def publish_ephemeral(hub: Hub, channel: str, messages: list[Message], now
         return messages  # nobody attached here: nothing to deliver, nothing to keep
     position = live.latest
     if position is None:  # nothing flushed yet: the channel's stored head is its position
-        head = await hub.engine.head(channel)
+        head = await hub.head(channel)
         position = max(head, live.latest) if live.latest is not None else head
     live.on_publication(Publication(channel, position, messages))
     return messages

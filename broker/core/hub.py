@@ -1,24 +1,46 @@
-"""The channel registry: routes committed publications from the engine to live channels."""
+"""The core channel service: the only caller of storage, and the registry of live channels.
+
+Realtime and REST reach the engine only through here: publish (checks, then server-stamped
+identity, then the append), mutate, history, replay points, single messages and their
+versions, and presence. Committed publications come back through the engine's hook and are
+routed to the live channel that fans them out.
+"""
 
 from __future__ import annotations
 
-from ..engine.base import Engine, Publication
+from collections.abc import Awaitable, Sequence
+
+from ..auth import AuthContext
+from ..engine.base import Engine, HistoryQuery, Publication
+from ..engine.mutations import MUTATIONS
+from ..engine.presence import PresenceEvent
+from ..protocol.errors import AblyError
+from ..protocol.message import Message
+from ..protocol.presence import PresenceMessage
 from ..protocol.serial import Position
 from .annotations import AnnotationHub
-from .channel import Channel
+from .channel import Channel, now_ms
+from .ephemeral import ephemeral_batch, is_ephemeral, publish_ephemeral
 from .frames import Framer
-from .presence import PresenceHub
+from .mutate import prepare_mutation
+from .presence import PresenceHub, synthesized_leaves
+from .publish import prepare_presence, prepare_publish, stamp_messages
+from .rules import ChannelRules
+
+__all__ = ["MUTATIONS", "HistoryQuery", "Hub", "Publication"]
 
 
 class Hub:
     def __init__(self, engine: Engine, framer: Framer, rollup_window: int = 0) -> None:
-        self.engine = engine
+        self._engine = engine
         self._framer = framer
         self._rollup_window = rollup_window
         self._channels: dict[str, Channel] = {}
         engine.set_listener(self._on_publication)
         self.presence = PresenceHub(engine, framer, self._delivered)
         self.annotations = AnnotationHub(engine, framer, self._latest)
+
+    # -- live channels ------------------------------------------------------------------
 
     def _delivered(self, name: str) -> Position | None:
         channel = self._channels.get(name)
@@ -38,7 +60,7 @@ class Hub:
     def channel(self, name: str) -> Channel:
         channel = self._channels.get(name)
         if channel is None:
-            channel = self._channels[name] = Channel(name, self.engine, self._framer, self._rollup_window)
+            channel = self._channels[name] = Channel(name, self._engine, self._framer, self._rollup_window)
         return channel
 
     def get(self, name: str) -> Channel | None:
@@ -52,3 +74,63 @@ class Hub:
 
     def __len__(self) -> int:
         return len(self._channels)
+
+    # -- messages -----------------------------------------------------------------------
+
+    def publish(self, channel: str, messages: Sequence[Message], auth: AuthContext, client_id: str | None,
+                max_size: int, *, id_base: str,
+                connection_id: str | None) -> Awaitable[Publication | list[Message]]:
+        """Check and stamp now (AblyError raises here), and start the append: the awaitable gives
+        the committed publication (each message's serial, a repeat's the first copy's), or for an
+        ephemeral batch the messages delivered live and never stored (no serials)."""
+        ephemeral = ephemeral_batch(messages)
+        prepare_publish(messages, channel, auth, client_id, max_size)
+        keys = stamp_messages(messages, id_base, connection_id)
+        if ephemeral:
+            return publish_ephemeral(self, channel, list(messages), now_ms())
+        return self._engine.append(channel, list(messages), now_ms(), idempotency_keys=keys)
+
+    def mutate(self, channel: str, request: Message, auth: AuthContext, client_id: str | None,
+               rules: ChannelRules, max_size: int) -> Awaitable[Publication]:
+        """An update, delete or append of the message `request.serial` names; checked like `publish`
+        (AblyError raises here), authorised against the original once storage finds it."""
+        if is_ephemeral(request):
+            raise AblyError(40003, 400, "An update, delete or append cannot be ephemeral")
+        part, authorize = prepare_mutation(request, channel, auth, client_id, rules, max_size)
+        return self._engine.mutate(channel, part, now_ms(), authorize)
+
+    async def head(self, channel: str) -> Position:
+        return await self._engine.head(channel)
+
+    async def history(self, channel: str, query: HistoryQuery) -> list[Message]:
+        return await self._engine.history(channel, query)
+
+    async def get_message(self, channel: str, serial: str) -> Message | None:
+        return await self._engine.get_message(channel, serial)
+
+    async def versions(self, channel: str, serial: str) -> list[Message]:
+        return await self._engine.versions(channel, serial)
+
+    # -- presence -----------------------------------------------------------------------
+
+    def enter_presence(self, channel: str, messages: list[PresenceMessage], auth: AuthContext,
+                       client_id: str | None, connection_id: str, id_base: str,
+                       max_size: int) -> Awaitable[PresenceEvent]:
+        """Member events from a connection: identity stamped now (AblyError raises here), applied
+        when awaited."""
+        prepare_presence(messages, auth, client_id, connection_id, id_base, max_size)
+        return self._engine.presence_update(channel, messages, now_ms())
+
+    async def leave_connection(self, channel: str, connection_id: str) -> None:
+        """Server-made leaves for every member a connection has on `channel` (it went, or detached)."""
+        members = await self._engine.presence_members(channel, connection_id=connection_id)
+        if members:
+            now = now_ms()
+            await self._engine.presence_update(channel, synthesized_leaves(members, now), now)
+
+    async def presence_members(self, channel: str, client_id: str | None = None,
+                               connection_id: str | None = None) -> list[PresenceMessage]:
+        return await self._engine.presence_members(channel, client_id, connection_id)
+
+    async def presence_history(self, channel: str, query: HistoryQuery) -> list[PresenceMessage]:
+        return await self._engine.presence_history(channel, query)

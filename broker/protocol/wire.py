@@ -22,11 +22,12 @@ class Format(str, Enum):
 
 
 def parse_format(value: str | None) -> Format:
+    """The `format` query parameter of a realtime connection: absent means JSON."""
     if value in (None, "", "json"):
         return Format.JSON
     if value == "msgpack":
         return Format.MSGPACK
-    raise AblyError(40003, 400, f"Unsupported format {value!r}")
+    raise AblyError(40003, 400, f"Unsupported format {value!r}: use json or msgpack")
 
 
 def format_for_content_type(content_type: str | None) -> Format:

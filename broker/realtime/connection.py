@@ -15,22 +15,19 @@ from typing import Any, Protocol
 from ..auth import AuthContext, KeyStore, authenticate_bearer, for_inband_auth, reauthorise
 from ..config import Config
 from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewind
-from ..core.ephemeral import ephemeral_batch, publish_ephemeral
-from ..core.hub import Hub
-from ..core.mutate import prepare_mutation
+from ..core.hub import MUTATIONS, Hub
 from ..core.rollup import PARAM as ROLLUP_PARAM
 from ..core.rollup import parse_window
-from ..core.publish import prepare_publish
-from ..engine.mutations import MUTATIONS
 from ..protocol.actions import ACKED_ACTIONS, DEFAULT_MODES, MODE_MASK, Action, Flag, MessageAction
 from ..protocol.channels import ChannelName, parse_channel_name
 from ..protocol.errors import AblyError
 from ..protocol.message import Message
 from ..protocol.serial import Position, parse_position
 from ..protocol.wire import Format, as_int
-from .acks import AckQueue, _Slot
+from .acks import AckQueue, Result, _Slot
 from .annotations import publish_annotations, unwatch_annotations, watch_annotations
 from .presence import ConnectionPresence
+from .tasks import Background
 
 log = logging.getLogger("broker.realtime")
 
@@ -69,7 +66,7 @@ class Attachment:
 
 class Connection:
     def __init__(self, hub: Hub, config: Config, keys: KeyStore, auth: AuthContext, client_id: str | None,
-                 fmt: Format, echo: bool = True) -> None:
+                 fmt: Format, echo: bool = True, background: Background | None = None) -> None:
         self.hub = hub
         self.config = config
         self.keys = keys
@@ -82,7 +79,7 @@ class Connection:
         self.transport: Transport | None = None
         self.attachments: dict[str, Attachment] = {}
         self.acks = AckQueue(self.send)
-        self.presence = ConnectionPresence(self)
+        self.presence = ConnectionPresence(self, hub, background if background is not None else Background())
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: list[asyncio.TimerHandle] = []
         self._auth = auth
@@ -119,6 +116,21 @@ class Connection:
             transport = self.transport
             transport.send({"action": Action.DISCONNECTED, "error": error.to_wire()})
             transport.close()
+
+    # -- what presence needs of its connection (realtime/presence.PresenceContext) ---------
+
+    @property
+    def max_message_size(self) -> int:
+        return self.config.max_message_size
+
+    def attachment(self, wire: str) -> Attachment | None:
+        return self.attachments.get(wire)
+
+    def attached_to(self, base: str) -> bool:
+        return any(a.name.base == base for a in self.attachments.values())
+
+    def resolve(self, slot: _Slot, result: Result) -> None:
+        self.acks.resolve(slot, result)
 
     # -- transport plumbing -------------------------------------------------------------
 
@@ -267,7 +279,7 @@ class Connection:
                 point = await channel.attach(sub, cursor if not isinstance(cursor, AblyError) else None,
                                              None if cursor is not None else rewind)
             else:
-                point = AttachPoint(await self.hub.engine.head(name.base), [], resumed=False)
+                point = AttachPoint(await self.hub.head(name.base), [], resumed=False)
         except AblyError as exc:
             self._channel_error(name.wire, exc)
             return
@@ -382,33 +394,23 @@ class Connection:
         if not isinstance(raw, list) or not raw:
             raise AblyError(40000, 400, "MESSAGE needs a non-empty messages array")
         messages = [Message.from_wire(m, self.fmt) for m in raw]
-        ephemeral = ephemeral_batch(messages)
         if any(m.action != MessageAction.CREATE for m in messages):
             self._mutate(name.base, messages, slot)
             return
-        prepare_publish(messages, name.base, self.auth, self.client_id, self.config.max_message_size)
-        keys = [message.id for message in messages]  # client-supplied ids: idempotent publishing
-        for index, message in enumerate(messages):
-            if message.id is None:
-                message.id = f"{self.id}:{msg_serial}:{index}"
-            message.connection_id = self.id
-            message.action = 0
-        if ephemeral:
-            done = asyncio.ensure_future(publish_ephemeral(self.hub, name.base, messages, now_ms()))
-            done.add_done_callback(lambda f: self._published(slot, f))
-            return
-        future = asyncio.ensure_future(self.hub.engine.append(name.base, messages, now_ms(), idempotency_keys=keys))
+        future = asyncio.ensure_future(self.hub.publish(name.base, messages, self.auth, self.client_id,
+                                                        self.config.max_message_size, id_base=f"{self.id}:{msg_serial}",
+                                                        connection_id=self.id))
         future.add_done_callback(lambda f: self._published(slot, f))
 
     def _mutate(self, channel: str, messages: list[Message], slot: _Slot) -> None:
         if len(messages) != 1 or messages[0].action not in MUTATIONS:
             raise AblyError(40000, 400, "An update, delete or append is one message with action 1, 2 or 5")
-        part, authorize = prepare_mutation(messages[0], channel, self.auth, self.client_id, self.config.rules,
-                                           self.config.max_message_size)
+        mutation = self.hub.mutate(channel, messages[0], self.auth, self.client_id, self.config.rules,
+                                   self.config.max_message_size)
         live = self.hub.get(channel)
-        if self.rollup_window is not None and live is not None and part.action == MessageAction.APPEND:
-            live.note_rollup_window(part.serial or "", self.rollup_window)
-        future = asyncio.ensure_future(self.hub.engine.mutate(channel, part, now_ms(), authorize))
+        if self.rollup_window is not None and live is not None and messages[0].action == MessageAction.APPEND:
+            live.note_rollup_window(messages[0].serial or "", self.rollup_window)
+        future = asyncio.ensure_future(mutation)
         future.add_done_callback(lambda f: self._published(slot, f))
 
     def _published(self, slot: _Slot, future: asyncio.Future[Any]) -> None:

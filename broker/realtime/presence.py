@@ -9,36 +9,68 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..auth import presence_client_id
-from ..core.channel import now_ms
-from ..core.presence import PresenceSubscription, sync_frames, synthesized_leaves
+from ..auth import AuthContext
+from ..core.hub import Hub
+from ..core.presence import PresenceSubscription, sync_frames
 from ..protocol.actions import Flag
 from ..protocol.channels import parse_channel_name
-from ..protocol.errors import AblyError, capability_denied, too_large
+from ..protocol.errors import AblyError, capability_denied
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import MAX_INDEX
+from ..protocol.wire import Format
+from .acks import Result
+from .tasks import Background
 
 if TYPE_CHECKING:
     from .acks import _Slot
-    from .connection import Attachment, Connection
+    from .connection import Attachment
 
 log = logging.getLogger("broker.realtime")
 
-# Presence work outlives the connection's own tasks (CLOSE cancels those): a leave must still run.
-_background: set[asyncio.Future[Any]] = set()
 
+class PresenceContext(Protocol):
+    """What presence needs of its connection: identity, credential, attachments, where to write."""
 
-def _keep(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
-    _background.add(future)
-    future.add_done_callback(_background.discard)
-    return future
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def fmt(self) -> Format: ...
+
+    @property
+    def client_id(self) -> str | None: ...
+
+    @property
+    def auth(self) -> AuthContext: ...
+
+    @property
+    def max_message_size(self) -> int: ...
+
+    def attachment(self, wire: str) -> Attachment | None: ...
+
+    def attached_to(self, base: str) -> bool:
+        """Whether any attachment (any channel string) is on the base channel `base`."""
+        ...
+
+    def send(self, obj: dict[str, Any]) -> None: ...
+
+    def write_frame(self, frame: bytes) -> None: ...
+
+    def resolve(self, slot: _Slot, result: Result) -> None:
+        """Answer the ProtocolMessage behind `slot` (ACK or NACK, in msgSerial order)."""
+        ...
 
 
 class ConnectionPresence:
-    def __init__(self, connection: Connection) -> None:
+    """`background` runs work that outlives the connection's own tasks (CLOSE cancels those):
+    a leave must still run."""
+
+    def __init__(self, connection: PresenceContext, hub: Hub, background: Background) -> None:
         self.connection = connection
+        self._hub = hub
+        self._background = background
         self.channels: set[str] = set()  # base names this connection has entered members on
         self._subs: dict[str, PresenceSubscription] = {}  # by channel string
 
@@ -50,7 +82,7 @@ class ConnectionPresence:
         name = parse_channel_name(pm.get("channel"))
         if not conn.auth.capability.allows(name.base, "presence"):
             raise capability_denied(f"Unable to enter presence: capability does not permit presence on {name.wire}")
-        attachment = conn.attachments.get(name.wire)
+        attachment = conn.attachment(name.wire)
         if attachment is None:
             raise AblyError(91001, 400, f"Unable to enter presence channel {name.wire}: the channel is not attached")
         if not attachment.modes & Flag.PRESENCE:
@@ -61,32 +93,25 @@ class ConnectionPresence:
         if len(raw) > MAX_INDEX + 1:
             raise AblyError(40034, 400, f"Too many presence messages in one ProtocolMessage (max {MAX_INDEX + 1})")
         messages = [PresenceMessage.from_wire(item, conn.fmt) for item in raw]
-        total = 0
-        for index, message in enumerate(messages):
-            message.client_id = presence_client_id(conn.auth, conn.client_id, message.client_id)
-            message.connection_id = conn.id
-            if message.id is None:
-                message.id = f"{conn.id}:{msg_serial}:{index}"
-            total += message.size
-        if total > conn.config.max_message_size:
-            raise too_large(total, conn.config.max_message_size)
+        update = self._hub.enter_presence(name.base, messages, conn.auth, conn.client_id, conn.id,
+                                          f"{conn.id}:{msg_serial}", conn.max_message_size)
         self.channels.add(name.base)
-        future = _keep(asyncio.ensure_future(conn.hub.engine.presence_update(name.base, messages, now_ms())))
+        future = self._background.run(update)
         future.add_done_callback(lambda f: self._applied(slot, f))
 
     def _applied(self, slot: _Slot, future: asyncio.Future[Any]) -> None:
-        acks = self.connection.acks
+        resolve = self.connection.resolve
         if future.cancelled():
-            acks.resolve(slot, AblyError(50001, 500, "Presence update cancelled"))
+            resolve(slot, AblyError(50001, 500, "Presence update cancelled"))
             return
         exc = future.exception()
         if exc is None:
-            acks.resolve(slot, {})
+            resolve(slot, {})
         elif isinstance(exc, AblyError):
-            acks.resolve(slot, exc)
+            resolve(slot, exc)
         else:
             log.error("presence update failed", exc_info=exc)
-            acks.resolve(slot, AblyError(50001, 500, f"Presence update failed: {exc}"))
+            resolve(slot, AblyError(50001, 500, f"Presence update failed: {exc}"))
 
     # -- attach: HAS_PRESENCE, SYNC, live events ---------------------------------------------
 
@@ -100,16 +125,16 @@ class ConnectionPresence:
         wire, base = attachment.name.wire, attachment.name.base
         old = self._subs.pop(wire, None)
         if old is not None:
-            conn.hub.presence.remove(base, old)
+            self._hub.presence.remove(base, old)
         if not attachment.modes & (Flag.PRESENCE | Flag.PRESENCE_SUBSCRIBE):
             return None
         everyone = bool(attachment.modes & Flag.PRESENCE_SUBSCRIBE)
         sub = PresenceSubscription(conn.write_frame, conn.fmt, wire, conn.id, everyone, owner=attachment)
         self._subs[wire] = sub
-        conn.hub.presence.add(base, sub)
+        self._hub.presence.add(base, sub)
         if not everyone:
             return None
-        return await conn.hub.engine.presence_members(base) or None
+        return await self._hub.presence_members(base) or None
 
     def attached(self, attachment: Attachment, members: list[PresenceMessage] | None) -> None:
         """Right after ATTACHED: the SYNC pages, then the events buffered since `prepare`."""
@@ -119,14 +144,14 @@ class ConnectionPresence:
         if members:
             for frame in sync_frames(attachment.name.wire, members, self.connection.fmt):
                 self.connection.send(frame)
-        self.connection.hub.presence.go_live(attachment.name.base, sub)
+        self._hub.presence.go_live(attachment.name.base, sub)
 
     def abandon(self, attachment: Attachment) -> None:
         """The attach did not complete (superseded, failed, transport gone)."""
         sub = self._subs.get(attachment.name.wire)
         if sub is not None and sub.owner is attachment:
             del self._subs[attachment.name.wire]
-            self.connection.hub.presence.remove(attachment.name.base, sub)
+            self._hub.presence.remove(attachment.name.base, sub)
 
     # -- leaving ------------------------------------------------------------------------
 
@@ -134,16 +159,16 @@ class ConnectionPresence:
         """DETACH (or a channel lost to a capability change): this connection's members leave now."""
         self.abandon(attachment)
         base = attachment.name.base
-        if any(a.name.base == base for a in self.connection.attachments.values()):
+        if self.connection.attached_to(base):
             return
         self.channels.discard(base)
-        _keep(asyncio.ensure_future(self._leave(base)))
+        self._background.run(self._leave(base))
 
     def transport_lost(self) -> None:
         """No socket to deliver to; members stay (a resume keeps them), the client re-attaches."""
         for wire, sub in self._subs.items():
             base = parse_channel_name(wire).base
-            self.connection.hub.presence.remove(base, sub)
+            self._hub.presence.remove(base, sub)
         self._subs.clear()
 
     def discard(self) -> None:
@@ -151,14 +176,10 @@ class ConnectionPresence:
         self.transport_lost()
         channels, self.channels = self.channels, set()
         for base in channels:
-            _keep(asyncio.ensure_future(self._leave(base)))
+            self._background.run(self._leave(base))
 
     async def _leave(self, base: str) -> None:
-        engine = self.connection.hub.engine
         try:
-            members = await engine.presence_members(base, connection_id=self.connection.id)
-            if members:
-                now = now_ms()
-                await engine.presence_update(base, synthesized_leaves(members, now), now)
+            await self._hub.leave_connection(base, self.connection.id)
         except Exception:
             log.exception("presence leave on %s for connection %s failed", base, self.connection.id)

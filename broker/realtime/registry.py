@@ -15,8 +15,9 @@ from ..core.rollup import PARAM as ROLLUP_PARAM
 from ..core.rollup import parse_window
 from ..protocol.actions import Action
 from ..protocol.errors import AblyError
-from ..protocol.wire import Format, as_int
+from ..protocol.wire import Format, as_int, parse_format
 from .connection import Connection, Transport
+from .tasks import Background
 
 log = logging.getLogger("broker.realtime")
 
@@ -35,6 +36,7 @@ class ConnectionRegistry:
         self.config = config
         self._by_key: dict[str, Connection] = {}
         self._expiry: dict[str, asyncio.TimerHandle] = {}
+        self.background = Background()  # work that outlives its connection (presence leaves)
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -53,8 +55,8 @@ class ConnectionRegistry:
 
     def connect(self, transport: Transport, query: dict[str, str]) -> Connection | None:
         """Authenticate a new transport and answer CONNECTED, or ERROR and close."""
-        fmt = Format.MSGPACK if query.get("format") == "msgpack" else Format.JSON
         try:
+            fmt = parse_format(query.get("format"))
             version = as_int(query.get("v"), "v", MIN_PROTOCOL_VERSION)
             if version is None or version < MIN_PROTOCOL_VERSION:
                 raise AblyError(40017, 400, f"Unsupported protocol version {query.get('v')}")
@@ -76,7 +78,7 @@ class ConnectionRegistry:
                 resumed.rollup_window = rollup_window
                 return resumed
             error = self._resume_error(resume_key)
-        connection = Connection(self.hub, self.config, self.keys, auth, client_id, fmt, echo)
+        connection = Connection(self.hub, self.config, self.keys, auth, client_id, fmt, echo, self.background)
         connection.rollup_window = rollup_window
         self._by_key[connection.key] = connection
         connection.attach_transport(transport, error)

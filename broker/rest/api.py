@@ -21,27 +21,21 @@ from ..auth import (
 )
 from ..config import Config
 from ..core.channel import now_ms
-from ..core.ephemeral import ephemeral_batch, publish_ephemeral
-from ..core.hub import Hub
-from ..core.mutate import prepare_mutation
-from ..core.publish import prepare_publish
-from ..engine.base import HistoryQuery
-from ..engine.mutations import MUTATIONS
+from ..core.hub import MUTATIONS, HistoryQuery, Hub
 from ..protocol.channels import parse_channel_name
 from ..protocol.errors import AblyError, invalid_param, not_found
 from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
-from ..protocol.serial import COUNTER_LIMIT, parse_position
+from ..protocol.serial import parse_position, seq_of_serial
 from ..protocol.wire import decode
 from . import annotations
 from .http import Request, Response, error_response, payload_response, response_format
+from .params import int_param, limit_param
 from .presence import get_history as presence_history
 from .presence import get_members as presence_members
 
 log = logging.getLogger("broker.rest")
 
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
 CORS_HEADERS = "authorization, content-type, accept, x-ably-version, ably-agent, x-ably-clientid"
 
 Handler = Callable[[Request, list[str]], Awaitable[Response]]
@@ -162,20 +156,9 @@ class RestApi:
         if not items or any(not isinstance(item, dict) for item in items):
             raise AblyError(40001, 400, "Publish body must be a message object or a non-empty array of them")
         messages = [Message.from_wire(item, request.body_format) for item in items]
-        ephemeral = ephemeral_batch(messages)
-        prepare_publish(messages, channel, auth, client_id, self.config.max_message_size)
-        base_id = secrets.token_urlsafe(9)
-        keys = [message.id for message in messages]  # client-supplied ids: idempotent publishing
-        for index, message in enumerate(messages):
-            if message.id is None:
-                message.id = f"{base_id}:{index}"
-            message.connection_id = None
-            message.connection_key = None
-            message.action = 0
-        if ephemeral:
-            sent = await publish_ephemeral(self.hub, channel, messages, now_ms())
-        else:
-            sent = (await self.hub.engine.append(channel, messages, now_ms(), idempotency_keys=keys)).messages
+        published = await self.hub.publish(channel, messages, auth, client_id, self.config.max_message_size,
+                                           id_base=secrets.token_urlsafe(9), connection_id=None)
+        sent = published if isinstance(published, list) else published.messages  # a list: ephemeral
         payload = {"channel": channel, "messageId": messages[0].id, "serials": [m.serial for m in sent]}
         return payload_response(request, payload, 201)
 
@@ -188,15 +171,14 @@ class RestApi:
         message.serial = serial
         if message.action not in MUTATIONS:
             raise AblyError(40003, 400, "action must be 1 (update), 2 (delete) or 5 (append)")
-        part, authorize = prepare_mutation(message, channel, auth, client_id, self.config.rules,
-                                           self.config.max_message_size)
-        publication = await self.hub.engine.mutate(channel, part, now_ms(), authorize)
+        publication = await self.hub.mutate(channel, message, auth, client_id, self.config.rules,
+                                            self.config.max_message_size)
         return payload_response(request, {"versionSerial": publication.messages[0].version["serial"]})  # type: ignore[index]
 
     async def get_message(self, request: Request, channel: str, serial: str) -> Response:
         auth, _ = self.authenticate(request)
         self.require(auth, channel, "history")
-        message = await self.hub.engine.get_message(channel, serial)
+        message = await self.hub.get_message(channel, serial)
         if message is None:
             raise not_found(f"Message {serial} not found on channel {channel}")
         [message] = await self.hub.annotations.with_summaries(channel, [message])
@@ -205,12 +187,12 @@ class RestApi:
     async def versions(self, request: Request, channel: str, serial: str) -> Response:
         auth, _ = self.authenticate(request)
         self.require(auth, channel, "history")
-        items = await self.hub.engine.versions(channel, serial)
+        items = await self.hub.versions(channel, serial)
         if not items:
             raise not_found(f"Message {serial} not found on channel {channel}")
         if request.query.get("direction", "forwards") == "backwards":
             items.reverse()
-        limit = _int_param(request.query, "limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
+        limit = limit_param(request.query)
         fmt = response_format(request)
         return payload_response(request, [m.to_wire(fmt) for m in items[:limit]])
 
@@ -218,7 +200,7 @@ class RestApi:
         auth, _ = self.authenticate(request)
         self.require(auth, channel, "history")
         query = self.history_query(request.query)
-        items = await self.hub.annotations.with_summaries(channel, await self.hub.engine.history(channel, query))
+        items = await self.hub.annotations.with_summaries(channel, await self.hub.history(channel, query))
         fmt = response_format(request)
         wire = [m.to_wire(fmt) for m in items]
         links = self.links(request, "messages", items, query)
@@ -229,10 +211,8 @@ class RestApi:
         direction = q.get("direction", "backwards")
         if direction not in ("backwards", "forwards"):
             raise invalid_param(f"direction must be backwards or forwards, not {direction!r}")
-        limit = _int_param(q, "limit", DEFAULT_LIMIT)
-        if limit is None or not 1 <= limit <= MAX_LIMIT:
-            raise invalid_param(f"limit must be between 1 and {MAX_LIMIT}")
-        start, end = _int_param(q, "start"), _int_param(q, "end")
+        limit = limit_param(q)
+        start, end = int_param(q, "start"), int_param(q, "end")
         if start is not None and end is not None and start > end:
             raise invalid_param("start must not be after end")
         query = HistoryQuery(direction=direction, limit=limit, start=start, end=end)  # type: ignore[arg-type]
@@ -254,8 +234,7 @@ class RestApi:
         links = [("first", first), ("current", f"./{segment}?{request.raw_query}")]
         if len(items) == query.limit and items[-1].serial:
             serial = items[-1].serial
-            seq = int(serial[:14]) * COUNTER_LIMIT + int(serial[15:18])
-            nxt = {**base, "cursor": f"{seq}:{int(serial.rpartition(':')[2])}"}
+            nxt = {**base, "cursor": f"{seq_of_serial(serial)}:{int(serial.rpartition(':')[2])}"}
             links.append(("next", f"./{segment}?{urlencode(nxt, quote_via=quote)}"))
         return links
 
@@ -264,7 +243,7 @@ class RestApi:
         self.require(auth, channel, "channel-metadata")
         live = self.hub.get(channel)
         subscribers = live.subscriber_count if live else 0
-        members = await self.hub.engine.presence_members(channel)
+        members = await self.hub.presence_members(channel)
         metrics = {"connections": subscribers, "publishers": 0, "subscribers": subscribers,
                    "presenceConnections": len({m.connection_id for m in members}), "presenceMembers": len(members),
                    "presenceSubscribers": self.hub.presence.subscriber_count(channel)}
@@ -272,12 +251,3 @@ class RestApi:
                                    "status": {"isActive": subscribers > 0, "occupancy": {"metrics": metrics}}}
         return payload_response(request, payload)
 
-
-def _int_param(q: dict[str, str], name: str, default: int | None = None) -> int | None:
-    value = q.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise invalid_param(f"{name} must be an integer, not {value!r}") from None

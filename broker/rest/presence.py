@@ -12,13 +12,10 @@ from ..protocol.actions import PresenceAction
 from ..protocol.errors import invalid_param
 from ..protocol.presence import PresenceMessage
 from .http import Request, Response, payload_response, response_format
+from .params import limit_param
 
 if TYPE_CHECKING:
     from .api import RestApi
-
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
-
 
 def _member_cursor(member: PresenceMessage) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(member.key)).encode()).decode().rstrip("=")
@@ -32,13 +29,6 @@ def _parse_member_cursor(cursor: str) -> tuple[str, str]:
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
         raise invalid_param(f"Invalid cursor {cursor[:100]!r}")
     return value[0], value[1]
-
-
-def _limit(request: Request) -> int:
-    value = request.query.get("limit") or str(DEFAULT_LIMIT)
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
-        raise invalid_param(f"limit must be between 1 and {MAX_LIMIT}")
-    return int(value)
 
 
 def _links(request: Request, next_cursor: str | None) -> list[tuple[str, str]]:
@@ -55,8 +45,8 @@ async def get_members(api: RestApi, request: Request, channel: str) -> Response:
     """GET /channels/{ch}/presence: members as `present`, ordered by (clientId, connectionId)."""
     auth, _ = api.authenticate(request)
     api.require(auth, channel, "subscribe")
-    limit = _limit(request)
-    members = await api.hub.engine.presence_members(channel, request.query.get("clientId") or None,
+    limit = limit_param(request.query)
+    members = await api.hub.presence_members(channel, request.query.get("clientId") or None,
                                                     request.query.get("connectionId") or None)
     members.sort(key=lambda m: m.key)
     cursor = request.query.get("cursor")
@@ -75,7 +65,7 @@ async def get_history(api: RestApi, request: Request, channel: str) -> Response:
     auth, _ = api.authenticate(request)
     api.require(auth, channel, "history")
     query = api.history_query(request.query)
-    items = await api.hub.engine.presence_history(channel, query)
+    items = await api.hub.presence_history(channel, query)
     fmt = response_format(request)
     return payload_response(request, [m.to_wire(fmt) for m in items],
                             links=api.links(request, "history", items, query))

@@ -157,6 +157,7 @@ class Broker:
             async with asyncio.timeout(SHUTDOWN_GRACE):
                 await self.engine.flush()
                 await asyncio.gather(*(c.acks.settled() for c in self.realtime.connections()))
+                await self.realtime.background.settled()
                 await self.rest.idle()
         except TimeoutError:
             log.warning("shutdown: in-flight work did not settle within %.0fs", SHUTDOWN_GRACE)

@@ -15,7 +15,7 @@ from websockets.server import ServerProtocol
 
 from ..protocol.actions import Action
 from ..protocol.errors import AblyError
-from ..protocol.wire import Format, decode_frame, encode
+from ..protocol.wire import Format, decode_frame, encode, parse_format
 
 if TYPE_CHECKING:
     from ..realtime.connection import Connection
@@ -182,9 +182,10 @@ class WebSocketSession:
             return
         query = dict(parse_qsl(urlsplit(request.path).query, keep_blank_values=True))
         try:
-            self.fmt = Format.MSGPACK if query.get("format") == "msgpack" else Format.JSON
-        finally:
-            self.connection = self.broker.realtime.connect(self, query)
+            self.fmt = parse_format(query.get("format"))
+        except AblyError:
+            self.fmt = Format.JSON  # `connect` refuses the format with an ERROR, which goes out in JSON
+        self.connection = self.broker.realtime.connect(self, query)
 
     def _frame(self, event: Frame) -> None:
         if event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgpack
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from broker.protocol.actions import Action
 from tests.support.broker import BrokerProcess
@@ -128,4 +131,16 @@ async def test_msgpack_frame_with_truncated_map(broker: BrokerProcess) -> None:
     await c.send_raw(msgpack.packb({"action": 15, "channel": "x"})[:-2])
     err = await c.expect(Action.ERROR)
     assert err["error"]["code"] == 40000
+    await assert_still_serving(broker)
+
+
+@pytest.mark.parametrize("fmt", ["xml", "MSGPACK", "json5"])
+async def test_unsupported_format_is_refused_with_an_error(broker: BrokerProcess, fmt: str) -> None:
+    """A `format=` the broker does not speak gets ERROR 40003 (in JSON) and a close, not a silent JSON session."""
+    c = await WireClient.open(broker.ws_url, "json", key=broker.key, format=fmt)
+    err = await c.expect(Action.ERROR)
+    assert err["error"]["code"] == 40003 and err["error"]["statusCode"] == 400
+    assert fmt in err["error"]["message"]
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(c.ws.recv(), 5.0)
     await assert_still_serving(broker)

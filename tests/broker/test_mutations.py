@@ -113,6 +113,12 @@ async def test_update_and_delete_apply_a_shallow_mixin(broker: BrokerProcess) ->
     auth = {"Authorization": "Basic " + base64.b64encode(broker.key.encode()).decode()}
     versions = httpx.get(f"{broker.http_url}/channels/ud/messages/{serial}/versions", headers=auth).json()
     assert [(v["action"], v["data"]) for v in versions] == [(0, "draft"), (UPDATE, "final"), (DELETE, "final")]
+    url = f"{broker.http_url}/channels/ud/messages/{serial}/versions"
+    newest = httpx.get(f"{url}?direction=backwards&limit=1", headers=auth).json()
+    assert [v["action"] for v in newest] == [DELETE]
+    for bad in ("limit=0", "limit=-1", "limit=1001", "limit=x"):  # the same limit rule as history
+        resp = httpx.get(f"{url}?{bad}", headers=auth)
+        assert (resp.status_code, resp.json()["error"]["code"]) == (400, 40003), bad
 
 
 async def test_resume_by_channel_serial_replays_mutations_of_older_messages(broker: BrokerProcess) -> None:
