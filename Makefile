@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node_modules/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench demo clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ run: $(STAMP)
 
 test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(PY) -m examples.demo $(ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.fanout $(ARGS)

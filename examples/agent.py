@@ -1,7 +1,7 @@
 """A Python agent with a fake, deterministic LLM, served over HTTP: POST /invoke with an invocation body.
 
-    python examples/agent.py --broker-port 8080 --key KEY --listen 127.0.0.1:9000 [--tokens N --delay-ms D]
-        [--web examples/web/dist]
+    python -m examples.agent [--broker-port 8080 --key KEY] [--listen 127.0.0.1:9000] [--tokens N --delay-ms D]
+        [--web examples/web/dist]    # defaults: the broker of `make run` and its dev key
 
 Any client (Python or the official JS SDK) sends a prompt on the session channel, then POSTs
 `run.to_invocation()` — {"inputEventId", "sessionName"} — here. The agent answers {"runId",
@@ -36,8 +36,10 @@ from client.session import (
 )
 
 try:
+    from examples.broker_options import add_broker_options, parse_with_key
     from examples.web_backend import Response, WebBackend, json_response
 except ImportError:  # run as a script: examples/ itself is on sys.path
+    from broker_options import add_broker_options, parse_with_key  # type: ignore[no-redef]
     from web_backend import Response, WebBackend, json_response  # type: ignore[no-redef]
 
 log = logging.getLogger("examples.agent")
@@ -270,9 +272,7 @@ async def serve(args: argparse.Namespace, llm: Model | None = None) -> None:
 
 def broker_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options every example agent takes: where the broker is and where to listen."""
-    parser.add_argument("--broker-host", default="127.0.0.1")
-    parser.add_argument("--broker-port", type=int, required=True)
-    parser.add_argument("--key", required=True, help="an API key, e.g. the broker's dev key")
+    add_broker_options(parser)
     parser.add_argument("--listen", default="127.0.0.1:9000", help="host:port for POST /invoke (port 0: any)")
     parser.add_argument("--anyone-can-cancel", action="store_true", help="accept cancels from any client")
     parser.add_argument("--web", metavar="DIR", help="also serve the page's backend: tokens, config, the built page")
@@ -285,7 +285,7 @@ def main() -> None:
     parser = broker_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     parser.add_argument("--tokens", type=int, default=20, help="words in each fake reply")
     parser.add_argument("--delay-ms", type=float, default=50.0, help="pause before each word")
-    args = parser.parse_args()
+    args = parse_with_key(parser)
     logging.basicConfig(level=args.log_level.upper())
     asyncio.run(serve(args))
 

@@ -1,7 +1,7 @@
 """A terminal client for an AI session: type a prompt, watch the reply stream in.
 
-    python examples/chat.py --broker-port 8080 --key KEY --agent http://127.0.0.1:9000/invoke \\
-        --channel conversations:demo --client-id alice-laptop
+    python examples/chat.py [--broker-port 8080 --key KEY] [--agent http://127.0.0.1:9000/invoke] \\
+        [--channel conversations:demo] [--client-id alice-laptop]    # defaults: the broker of `make run`
 
 Run it twice (say `--client-id alice-laptop` and `--client-id alice-phone`) and both terminals show
 the same conversation. Commands: `/regen` regenerates the last reply, `/cancel` cancels this
@@ -19,6 +19,11 @@ from typing import Any
 from client import Realtime
 from client.codec import ui_message_codec
 from client.session import ClientSession, ClientView, invoke_agent
+
+try:
+    from examples.broker_options import add_broker_options, parse_with_key
+except ImportError:  # run as a script: examples/ itself is on sys.path
+    from broker_options import add_broker_options, parse_with_key  # type: ignore[no-redef]
 
 
 def text_of(message: dict[str, Any]) -> str:
@@ -111,16 +116,14 @@ async def main(args: argparse.Namespace) -> None:
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--broker-host", default="127.0.0.1")
-    parser.add_argument("--broker-port", type=int, required=True)
-    parser.add_argument("--key", required=True)
+    add_broker_options(parser)
     parser.add_argument("--agent", default="http://127.0.0.1:9000/invoke", help="the agent's invoke URL")
     parser.add_argument("--channel", default="conversations:demo")
     parser.add_argument("--client-id", default="alice-laptop", help="one per device, so ownership is clear")
     parser.add_argument("--device", default=None, help="a name shown to the other participants")
     parser.add_argument("--history", type=int, default=30, help="messages to load on start")
     parser.add_argument("--say", default=None, help="send one prompt, print the reply, exit")
-    return parser.parse_args()
+    return parse_with_key(parser)
 
 
 if __name__ == "__main__":

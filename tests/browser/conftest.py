@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from examples.web_build import build_page, npm_ci, stale
 from tests.browser.pages import Browser
 from tests.support.broker import ROOT, BrokerProcess
 
 HERE = Path(__file__).resolve().parent
-WEB = ROOT / "examples" / "web"
-DIST = WEB / "dist"
 ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", ROOT / "build" / "browser"))
 CHROMIUM = ("chromium", "/usr/bin/chromium")
 REPLY_TOKENS = 30
@@ -66,31 +65,17 @@ def chromium() -> str:
     return found
 
 
-def _npm_ci(directory: Path) -> None:
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=directory, check=True,
-                   timeout=600)
-
-
-def _stale(target: Path, sources: list[Path]) -> bool:
-    if not target.exists():
-        return True
-    built = target.stat().st_mtime
-    return any(source.stat().st_mtime > built for source in sources)
-
-
 @pytest.fixture(scope="session")
 def web_page() -> Path:
     """The built demo page, built now when missing or older than its sources."""
     if shutil.which("npm") is None:
-        pytest.fail("npm is needed to build the demo page (examples/web)")
-    if _stale(HERE / "node_modules" / ".package-lock.json", [HERE / "package-lock.json"]):
-        _npm_ci(HERE)
-    if _stale(WEB / "node_modules" / ".package-lock.json", [WEB / "package-lock.json"]):
-        _npm_ci(WEB)
-    sources = [*WEB.glob("src/*"), WEB / "index.html", WEB / "vite.config.js", WEB / "package-lock.json"]
-    if _stale(DIST / "index.html", sources):
-        subprocess.run(["npx", "vite", "build", "--logLevel", "warn"], cwd=WEB, check=True, timeout=300)
-    return DIST
+        pytest.fail("npm is needed for playwright-core and the demo page (examples/web)")
+    if stale(HERE / "node_modules" / ".package-lock.json", [HERE / "package-lock.json"]):
+        npm_ci(HERE)
+    try:
+        return build_page()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @dataclass
