@@ -5,20 +5,23 @@
 
 Run it twice (say `--client-id alice-laptop` and `--client-id alice-phone`) and both terminals show
 the same conversation. Commands: `/regen` regenerates the last reply, `/cancel` cancels this
-device's runs, `/who` lists who is here, `/quit`. `--say TEXT` sends one prompt, prints the reply
-and exits.
+device's runs, `/cancel all` asks to cancel every active run (the agent may refuse, and then it
+says so), `/who` lists who is here, `/quit`. `--say TEXT` sends one prompt, prints the reply and
+exits. Each reply is marked (complete), (cancelled) or (failed) when its run ends; an agent that
+cannot be reached is an error line, not the end of the session.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from typing import Any
 
-from client import Realtime
-from client.codec import ui_message_codec
-from client.session import ClientSession, ClientView, invoke_agent
+from client import AblyError, Realtime
+from client.codec import AitError, ui_message_codec
+from client.session import ClientSession, ClientView, RunInfo, invoke_agent
 
 try:
     from examples.broker_options import add_broker_options, parse_with_key
@@ -59,16 +62,36 @@ async def ask(session: ClientSession, agent_url: str, text: str) -> str:
 
 
 async def finished(session: ClientSession, run_id: str, timeout: float = 60) -> str:
+    """The run's status once it ends, or "active" if it has not within `timeout`."""
     done = asyncio.Event()
     off = session.view.on("run", lambda e: done.set() if e.run_id == run_id and e.type == "end" else None)
     try:
         info = session.view.run(run_id)
         if info is None or info.status == "active":
-            await asyncio.wait_for(done.wait(), timeout)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout)
     finally:
         off()
     info = session.view.run(run_id)
     return info.status if info is not None else "unknown"
+
+
+CANCEL_WAIT = 5.0  # seconds for a run to end after a cancel before the cancel counts as refused
+
+
+async def cancel(session: ClientSession, runs: list[RunInfo]) -> None:
+    """Cancel `runs` and report each one the agent did not stop: a refusal publishes nothing (the
+    agent's onCancel decides), so a run still active after CANCEL_WAIT is what refusal looks like."""
+    if not runs:
+        print("\n(no active run to cancel)")
+        return
+    for info in runs:
+        await session.cancel(info.run_id)
+    outcomes = await asyncio.gather(*(finished(session, info.run_id, CANCEL_WAIT) for info in runs))
+    for info, status in zip(runs, outcomes, strict=True):
+        if status != "cancelled":
+            print(f"\n! the agent did not cancel {info.client_id}'s run {info.run_id}, which is {status} "
+                  "(it accepts cancels from a run's owner)", file=sys.stderr)
 
 
 async def command(session: ClientSession, agent_url: str, line: str) -> bool:
@@ -80,8 +103,9 @@ async def command(session: ClientSession, agent_url: str, line: str) -> bool:
             print(f"\n  {p.client_id} ({p.role}{', ' + p.device if p.device else ''}"
                   f"{', ' + p.status if p.status else ''})")
     elif line == "/cancel":
-        for info in session.own_active_runs():
-            await session.cancel(info.run_id)
+        await cancel(session, session.own_active_runs())
+    elif line == "/cancel all":
+        await cancel(session, [info for info in session.view.runs() if info.status == "active"])
     elif line == "/regen":
         replies = [m for m in session.view.get_messages() if m.message.get("role") == "assistant"]
         if replies:
@@ -92,6 +116,24 @@ async def command(session: ClientSession, agent_url: str, line: str) -> bool:
     return True
 
 
+async def guarded(session: ClientSession, agent_url: str, line: str) -> bool:
+    """One command; a failure (agent unreachable, a refused publish) is an error line, not an exit."""
+    try:
+        return await command(session, agent_url, line)
+    except (AblyError, AitError) as exc:
+        print(f"\n! {exc}", file=sys.stderr)
+        return True
+
+
+def mark_ends(session: ClientSession) -> None:
+    """Print how each run ended, once, after its reply."""
+    def on_run(event: Any) -> None:
+        if event.type == "end":
+            info = session.view.run(event.run_id)
+            print(f"\n({info.status if info is not None else 'ended'})", flush=True)
+    session.view.on("run", on_run)
+
+
 async def main(args: argparse.Namespace) -> None:
     async with Realtime(key=args.key, host=args.broker_host, port=args.broker_port, tls=False,
                         client_id=args.client_id) as client, \
@@ -99,6 +141,9 @@ async def main(args: argparse.Namespace) -> None:
         printer = Printer(session.view)
         session.view.on("update", printer)
         session.on("error", lambda e: print(f"\n! {e}", file=sys.stderr))
+        if args.say is None:
+            print(f"connected to {args.broker_host}:{args.broker_port} as {args.client_id} on {args.channel}; "
+                  "type a prompt, or /who, /regen, /cancel, /cancel all, /quit", flush=True)
         if args.history:
             await session.view.load_older(args.history)
         if args.say is not None:
@@ -107,10 +152,11 @@ async def main(args: argparse.Namespace) -> None:
             print(f"\n({status})")
             return
         await session.participants.enter(device=args.device)
+        mark_ends(session)
         loop = asyncio.get_running_loop()
         while True:
             line = await loop.run_in_executor(None, sys.stdin.readline)
-            if not line or not await command(session, args.agent, line.strip()):
+            if not line or not await guarded(session, args.agent, line.strip()):
                 break
 
 

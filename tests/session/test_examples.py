@@ -100,3 +100,82 @@ def test_examples_default_to_the_broker_of_make_run(tmp_path: Path) -> None:
     finally:
         os.chdir(cwd)
     assert (args.key, args.broker_port, args.broker_host) == ("app.key:secretsecretsecret", 8080, "127.0.0.1")
+
+
+class Terminal:
+    """examples/chat.py as a person runs it: lines typed on stdin, what it prints read as it comes."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.out = ""
+        self.err = ""
+
+    @classmethod
+    async def start(cls, broker: BrokerProcess, agent_url: str, client_id: str, channel: str) -> Terminal:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "examples" / "chat.py"), "--broker-port", str(broker.port), "--key",
+            broker.key, "--agent", agent_url, "--channel", channel, "--client-id", client_id,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        return cls(process)
+
+    async def type(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{line}\n".encode())
+        await self.process.stdin.drain()
+
+    async def expect(self, text: str, *, stream: str = "out", timeout: float = 20) -> None:
+        reader = self.process.stdout if stream == "out" else self.process.stderr
+        assert reader is not None
+        async with asyncio.timeout(timeout):
+            while text not in getattr(self, stream):
+                chunk = await reader.read(4096)
+                assert chunk, f"the terminal exited before printing {text!r}: {self.out}{self.err}"
+                setattr(self, stream, getattr(self, stream) + chunk.decode())
+
+    async def quit(self) -> None:
+        await self.type("/quit")
+        async with asyncio.timeout(15):
+            out, err = await self.process.communicate()
+        self.out += out.decode()
+        self.err += err.decode()
+        assert self.process.returncode == 0, self.err
+
+
+async def test_the_terminal_client_says_what_happened(broker: BrokerProcess) -> None:
+    """Connected, each reply marked complete, a refused cancel said out loud, an unreachable agent an
+    error line the session survives, and a clean exit without a continuity error."""
+    agent = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "examples" / "agent.py"), "--broker-port", str(broker.port), "--key", broker.key,
+        "--listen", "127.0.0.1:0", "--tokens", "40", "--delay-ms", "60", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        assert agent.stdout is not None
+        async with asyncio.timeout(15):
+            url = (await agent.stdout.readline()).decode().split()[-1]
+        alice = await Terminal.start(broker, url, "alice-laptop", "conversations:t")
+        await alice.expect("connected to 127.0.0.1:")
+        bob = await Terminal.start(broker, url, "bob-phone", "conversations:t")
+        await bob.expect("connected to 127.0.0.1:")
+
+        await alice.type("tell me a story")
+        await bob.expect("token-2 ")  # alice's run is streaming on bob's screen
+        await bob.type("/cancel all")
+        await bob.expect("the agent did not cancel alice-laptop's run", stream="err")
+        await alice.expect("(complete)")
+
+        lost = await Terminal.start(broker, "http://127.0.0.1:9/invoke", "carol-x", "conversations:t2")
+        await lost.expect("connected to")
+        await lost.type("anyone there?")
+        await lost.expect("unable to invoke agent", stream="err")
+        await lost.type("/who")
+        await lost.expect("carol-x")  # the session is still up after the failed invoke
+        for terminal in (alice, bob, lost):
+            await terminal.quit()
+            assert "Traceback" not in terminal.err
+            assert "continuity" not in terminal.err.lower()
+        assert alice.err == ""
+    finally:
+        if agent.returncode is None:
+            agent.terminate()
+            async with asyncio.timeout(10):
+                await agent.wait()
