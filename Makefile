@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/interop/node_modules/.installed
 
-.PHONY: run test bench demo clean
+.PHONY: run test bench demo fuzz clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP) $(NODE_STAMP)
 
 demo: $(STAMP)
 	$(PY) -m examples.demo $(ARGS)
+
+fuzz: $(STAMP)  # the fuzz properties at length (the suite runs them with 40 inputs each)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-3000} $(PY) -m pytest -q tests/fuzz --hypothesis-show-statistics $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.fanout $(ARGS)

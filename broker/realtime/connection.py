@@ -193,8 +193,8 @@ class Connection:
             self._handle_acked(action, pm)
         elif action == Action.HEARTBEAT:
             reply: dict[str, Any] = {"action": Action.HEARTBEAT}
-            if pm.get("id") is not None:
-                reply["id"] = pm["id"]
+            if isinstance(pm.get("id"), str):  # echoed as given: only a string id (any other value may
+                reply["id"] = pm["id"]         # not be representable in the connection's format)
             self.send(reply)
         elif action == Action.ATTACH:
             self._spawn(self._attach(pm))

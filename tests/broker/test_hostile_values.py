@@ -167,3 +167,16 @@ async def test_values_at_the_edges_of_the_range_are_carried(target: BrokerProces
         assert msg["messages"][0]["extras"] == extras
         await sub.close()
     await pub.close()
+
+
+@pytest.mark.parametrize("raw_id", ["NaN", "1e999", '{"deep": [1, 2]}', str(BIG)])
+async def test_a_heartbeat_id_that_is_not_a_string_is_not_echoed(target: BrokerProcess, raw_id: str) -> None:
+    """Found by tests/fuzz: echoing a NaN id made the reply unencodable and dropped the socket."""
+    c = await WireClient.open(target.ws_url, "json", key=target.key)
+    await c.connected()
+    await c.send_raw(f'{{"action":0,"id":{raw_id}}}')
+    reply = await c.expect(Action.HEARTBEAT)
+    assert "id" not in reply
+    await c.send({"action": Action.HEARTBEAT, "id": "still-here"})
+    assert (await c.expect(Action.HEARTBEAT))["id"] == "still-here"
+    await c.close()
