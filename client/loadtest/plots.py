@@ -34,7 +34,7 @@ class Timeline:
 
 def write_report(directory: str, summary: dict[str, Any], timeline: Timeline, total: Histogram,
                  text: str) -> list[str]:
-    """latency_over_time.png, latency_histogram.png, deliveries.png and report.html in `directory`."""
+    """latency_over_time.png, latency_histogram.png, deliveries.png, report.html and timeline.json in `directory`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,6 +42,8 @@ def write_report(directory: str, summary: dict[str, Any], timeline: Timeline, to
 
     os.makedirs(directory, exist_ok=True)
     seconds, counts, p50, p99 = timeline.series()
+    with open(os.path.join(directory, "timeline.json"), "w") as f:  # the plotted series, for drift checks
+        json.dump({"seconds": seconds, "deliveries": counts, "p50_ms": p50, "p99_ms": p99}, f)
     files = []
 
     fig, ax = plt.subplots(figsize=(8, 3.5))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,9 @@ async def test_fanout(broker: BrokerProcess, tmp_path: Path, fmt: str) -> None:
         assert (tmp_path / "report" / name).read_bytes().startswith(b"\x89PNG")
     page = (tmp_path / "report" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and '&quot;lost&quot;: 0' in page
+    timeline = json.loads((tmp_path / "report" / "timeline.json").read_text())
+    assert sum(timeline["deliveries"]) == s["delivered"]
+    assert len(timeline["seconds"]) == len(timeline["p99_ms"]) and all(p >= 0 for p in timeline["p99_ms"])
     exact(s, 20)
     assert s["acked"] == s["published"] >= 100
     assert s["accounting"]["expected"] == 20 * s["acked"]
