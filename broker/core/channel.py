@@ -121,10 +121,10 @@ def parse_rewind(value: str, limit: str | None = None) -> Rewind:
 
 
 class Channel:
-    def __init__(self, name: str, engine: Engine, framer: Framer, rollup_window: int = 0,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(self, name: str, engine: Engine, framer: Framer, rollup_window: int = 0, *,
+                 metrics: Metrics) -> None:
         self.name = name
-        self._metrics = metrics if metrics is not None else Metrics()
+        self._metrics = metrics
         self._engine = engine
         self._framer = framer
         self._subs: dict[Subscription, None] = {}

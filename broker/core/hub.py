@@ -63,7 +63,7 @@ class Hub:
         channel = self._channels.get(name)
         if channel is None:
             channel = self._channels[name] = Channel(name, self._engine, self._framer, self._rollup_window,
-                                                     self.metrics)
+                                                     metrics=self.metrics)
             self.metrics.channels_opened += 1
         return channel
 

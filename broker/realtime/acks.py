@@ -39,9 +39,9 @@ class _Slot:
 
 
 class AckQueue:
-    def __init__(self, send: Callable[[dict[str, Any]], None], metrics: Metrics | None = None) -> None:
+    def __init__(self, send: Callable[[dict[str, Any]], None], metrics: Metrics) -> None:
         self._send = send
-        self._metrics = metrics if metrics is not None else Metrics()
+        self._metrics = metrics
         self._owed: deque[_Slot] = deque()
         self._recent: OrderedDict[int, Result] = OrderedDict()
         self._running: dict[int, list[_Slot]] = {}
