@@ -68,6 +68,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--log-format", choices=LOG_FORMATS, default=_env("log_format", "text"),
                         help="text lines, or one JSON object per line with connectionId/channel fields")
     args = parser.parse_args(argv)
+    if args.log_format not in LOG_FORMATS:
+        parser.error(f"BROKER_LOG_FORMAT: use {' or '.join(LOG_FORMATS)}, not {args.log_format!r}")
     if args.keys is None:
         args.keys = env_keys
     if args.retention is None:

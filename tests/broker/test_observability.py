@@ -4,6 +4,9 @@ channel enumeration and /stats over REST."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +14,7 @@ import httpx
 
 from broker.protocol.actions import Action
 from tests.presence.support import ENTER, presence_ok
-from tests.support.broker import BrokerProcess
+from tests.support.broker import ROOT, BrokerProcess
 from tests.support.metrics import scrape, value
 from tests.support.stats import totals
 from tests.support.wire import WireClient
@@ -171,3 +174,11 @@ async def test_stats_answer_real_counters(broker: BrokerProcess) -> None:
         assert http.get("/stats", params={"start": 0, "end": 1}).json() == []
         assert httpx.get(f"{broker.http_url}/stats").status_code == 401
     await pub.close()
+
+
+def test_bad_log_format_from_the_environment_is_one_clear_line(tmp_path: Any) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BROKER_")}, "BROKER_LOG_FORMAT": "xml"}
+    done = subprocess.run([sys.executable, "-m", "broker", "--db", str(tmp_path / "x.db")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "BROKER_LOG_FORMAT: use text or json, not 'xml'" in done.stderr and "Traceback" not in done.stderr
