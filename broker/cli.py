@@ -21,6 +21,8 @@ from .config import Config
 from .core.rollup import WINDOWS, parse_window
 from .core.rules import ChannelRules
 from .engine.retention import RetentionPolicy, RetentionRule, parse_rule
+from .observe.logs import FORMATS as LOG_FORMATS
+from .observe.logs import configure_logging
 from .protocol.errors import AblyError
 from .server.app import Broker
 
@@ -63,7 +65,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         default=_env("append_rollup_window", "0"),
                         help=f"default ms over which live appends to a message are delivered as one "
                              f"({', '.join(map(str, WINDOWS))}; 0: off; Ably's default is 40)")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default=_env("log_format", "text"),
+                        help="text lines, or one JSON object per line with connectionId/channel fields")
     args = parser.parse_args(argv)
+    if args.log_format not in LOG_FORMATS:
+        parser.error(f"BROKER_LOG_FORMAT: use {' or '.join(LOG_FORMATS)}, not {args.log_format!r}")
     if args.keys is None:
         args.keys = env_keys
     if args.retention is None:
@@ -136,15 +142,14 @@ def main(argv: list[str] | None = None) -> None:
         token_main(argv[1:])
         return
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(args.log_level, args.log_format)
     config = Config(host=args.host, port=args.port, engine=args.engine, db=Path(args.db), keys=args.keys,
                     log_level=args.log_level, max_message_size=args.max_message_size,
                     connection_state_ttl_ms=int(args.connection_state_ttl * 1000),
                     max_idle_interval_ms=int(args.max_idle_interval * 1000),
                     outbound_buffer_limit=args.outbound_buffer, rules=ChannelRules.parse(args.channel_rules),
                     retention=RetentionPolicy(tuple(args.retention)), dedup_window_ms=int(args.dedup_window * 1000),
-                    append_rollup_window_ms=args.append_rollup_window)
+                    append_rollup_window_ms=args.append_rollup_window, log_format=args.log_format)
     if not config.keys:
         key = development_key(config.db)
         config.keys = [key]

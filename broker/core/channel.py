@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..engine.base import Engine, HistoryQuery, Publication
+from ..observe.metrics import Metrics
 from ..protocol.actions import MessageAction
 from ..protocol.errors import AblyError
 from ..protocol.message import Message
@@ -120,8 +121,10 @@ def parse_rewind(value: str, limit: str | None = None) -> Rewind:
 
 
 class Channel:
-    def __init__(self, name: str, engine: Engine, framer: Framer, rollup_window: int = 0) -> None:
+    def __init__(self, name: str, engine: Engine, framer: Framer, rollup_window: int = 0, *,
+                 metrics: Metrics) -> None:
         self.name = name
+        self._metrics = metrics
         self._engine = engine
         self._framer = framer
         self._subs: dict[Subscription, None] = {}
@@ -203,6 +206,8 @@ class Channel:
         publishers = {m.connection_id for pub in pubs for m in pub.messages}
         targets = mutation_targets(pubs)
         frames: dict[tuple[str, Format, str | None, frozenset[tuple[int, int]]], bytes | None] = {}
+        count = sum(len(pub.messages) for pub in pubs)
+        writes = written = 0
         for sub in self._subs:
             if not sub.live or sub.rollup != key:
                 continue
@@ -215,6 +220,10 @@ class Channel:
                 frame = frames[frame_key] = self._frame(sub, pubs, ts, skip, whole)
             if frame is not None:
                 sub.write(frame)
+                writes += 1
+                written += len(frame)
+        self._metrics.messages_out += count * writes
+        self._metrics.message_frame_bytes_out += written
 
     def _frame(self, sub: Subscription, pubs: list[Publication], ts: int, skip: str | None,
                whole: frozenset[tuple[int, int]]) -> bytes | None:
@@ -224,7 +233,8 @@ class Channel:
             obj = publication_frame(sub.wire_name, pubs, sub.fmt, ts, skip, whole)
             return None if obj is None else self._framer(encode(obj, sub.fmt), sub.fmt)
         except Exception:
-            log.exception("channel %s: could not encode a %s frame; skipped", self.name, sub.fmt.value)
+            log.exception("channel %s: could not encode a %s frame; skipped", self.name, sub.fmt.value,
+                          extra={"channel": self.name})
             return None
 
     def remove(self, sub: Subscription) -> None:
@@ -305,6 +315,7 @@ class Channel:
         for message in point.backlog:
             if seq_of_serial(message.serial or "") <= sub.seen_from:
                 sub.seen.add(message.serial or "")
+        self._metrics.messages_out += len(point.backlog)
         for frame in backlog_frames(sub.wire_name, point.backlog, sub.fmt, now):
             if not await self._write_paced(sub, self._framer(frame, sub.fmt)):
                 return False
@@ -318,6 +329,7 @@ class Channel:
                 chunk = pending[start:start + BACKLOG_CHUNK]
                 obj = publication_frame(sub.wire_name, chunk, sub.fmt, now, skip,
                                         sub.whole_needed(mutation_targets(chunk)))
+                self._metrics.messages_out += sum(len(pub.messages) for pub in chunk)
                 if obj is not None and not await self._write_paced(sub, self._framer(encode(obj, sub.fmt), sub.fmt)):
                     return False
         if sub not in self._subs:
@@ -333,6 +345,7 @@ class Channel:
         if sub not in self._subs:
             return False
         sub.write(frame)
+        self._metrics.message_frame_bytes_out += len(frame)
         return sub.drained is None or await sub.drained()
 
 

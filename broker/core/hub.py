@@ -14,6 +14,7 @@ from ..auth import AuthContext
 from ..engine.base import Engine, HistoryQuery, Publication
 from ..engine.mutations import MUTATIONS
 from ..engine.presence import PresenceEvent
+from ..observe.metrics import Metrics
 from ..protocol.errors import AblyError
 from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
@@ -31,8 +32,9 @@ __all__ = ["MUTATIONS", "HistoryQuery", "Hub", "Publication"]
 
 
 class Hub:
-    def __init__(self, engine: Engine, framer: Framer, rollup_window: int = 0) -> None:
+    def __init__(self, engine: Engine, framer: Framer, rollup_window: int = 0, metrics: Metrics | None = None) -> None:
         self._engine = engine
+        self.metrics = metrics if metrics is not None else Metrics()
         self._framer = framer
         self._rollup_window = rollup_window
         self._channels: dict[str, Channel] = {}
@@ -60,7 +62,9 @@ class Hub:
     def channel(self, name: str) -> Channel:
         channel = self._channels.get(name)
         if channel is None:
-            channel = self._channels[name] = Channel(name, self._engine, self._framer, self._rollup_window)
+            channel = self._channels[name] = Channel(name, self._engine, self._framer, self._rollup_window,
+                                                     metrics=self.metrics)
+            self.metrics.channels_opened += 1
         return channel
 
     def get(self, name: str) -> Channel | None:
@@ -75,6 +79,14 @@ class Hub:
     def __len__(self) -> int:
         return len(self._channels)
 
+    def live_names(self) -> list[str]:
+        """Names of the live channels (someone is attached), sorted: Ably's channel enumeration."""
+        return sorted(self._channels)
+
+    async def ping(self) -> None:
+        """Raise unless storage answers (readiness)."""
+        await self._engine.ping()
+
     # -- messages -----------------------------------------------------------------------
 
     def publish(self, channel: str, messages: Sequence[Message], auth: AuthContext, client_id: str | None,
@@ -84,7 +96,13 @@ class Hub:
         the committed publication (each message's serial, a repeat's the first copy's), or for an
         ephemeral batch the messages delivered live and never stored (no serials)."""
         ephemeral = ephemeral_batch(messages)
-        prepare_publish(messages, channel, auth, client_id, max_size)
+        size = prepare_publish(messages, channel, auth, client_id, max_size)
+        if connection_id is None:
+            self.metrics.rest_messages_in += len(messages)
+            self.metrics.rest_message_bytes_in += size
+        else:
+            self.metrics.realtime_messages_in += len(messages)
+            self.metrics.realtime_message_bytes_in += size
         keys = stamp_messages(messages, id_base, connection_id)
         if ephemeral:
             return publish_ephemeral(self, channel, list(messages), now_ms())
@@ -118,7 +136,9 @@ class Hub:
                        max_size: int) -> Awaitable[PresenceEvent]:
         """Member events from a connection: identity stamped now (AblyError raises here), applied
         when awaited."""
-        prepare_presence(messages, auth, client_id, connection_id, id_base, max_size)
+        self.metrics.presence_messages_in += len(messages)
+        self.metrics.presence_message_bytes_in += prepare_presence(messages, auth, client_id, connection_id, id_base,
+                                                                   max_size)
         return self._engine.presence_update(channel, messages, now_ms())
 
     async def leave_connection(self, channel: str, connection_id: str) -> None:

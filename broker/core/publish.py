@@ -12,8 +12,9 @@ from ..protocol.serial import MAX_INDEX
 
 
 def prepare_publish(messages: Sequence[Message], channel: str, auth: AuthContext,
-                    connection_client_id: str | None, max_size: int) -> None:
-    """Authorise and stamp identity in place; raises AblyError for the NACK or HTTP error."""
+                    connection_client_id: str | None, max_size: int) -> int:
+    """Authorise and stamp identity in place; raises AblyError for the NACK or HTTP error.
+    Returns the batch's size (Ably's message size, counted by the metrics)."""
     if not auth.capability.allows(channel, "publish"):
         raise AblyError(40160, 401, f"Unable to publish: capability does not permit publish on {channel}")
     if len(messages) > MAX_INDEX + 1:
@@ -24,6 +25,7 @@ def prepare_publish(messages: Sequence[Message], channel: str, auth: AuthContext
         total += message.size
     if total > max_size:
         raise too_large(total, max_size)
+    return total
 
 
 def stamp_messages(messages: Sequence[Message], id_base: str, connection_id: str | None) -> list[str | None]:
@@ -41,8 +43,9 @@ def stamp_messages(messages: Sequence[Message], id_base: str, connection_id: str
 
 
 def prepare_presence(messages: Sequence[PresenceMessage], auth: AuthContext, connection_client_id: str | None,
-                     connection_id: str, id_base: str, max_size: int) -> None:
-    """Identity and size of member events from a connection, stamped in place like messages."""
+                     connection_id: str, id_base: str, max_size: int) -> int:
+    """Identity and size of member events from a connection, stamped in place like messages;
+    returns their size."""
     total = 0
     for index, message in enumerate(messages):
         message.client_id = presence_client_id(auth, connection_client_id, message.client_id)
@@ -52,3 +55,4 @@ def prepare_presence(messages: Sequence[PresenceMessage], auth: AuthContext, con
         total += message.size
     if total > max_size:
         raise too_large(total, max_size)
+    return total

@@ -76,6 +76,22 @@ class Engine(ABC):
         self._listener: Listener | None = None
         self._presence_listener: PresenceListener | None = None
         self._member_sets: dict[str, MemberSet] = {}
+        self._commit_observer: Callable[[float], None] | None = None
+
+    def set_commit_observer(self, observer: Callable[[float], None]) -> None:
+        """`observer(seconds)` hears how long each durable commit took (the broker's latency metric)."""
+        self._commit_observer = observer
+
+    async def ping(self) -> None:
+        """Raise unless the store answers a trivial read (readiness probe)."""
+
+    def storage_bytes(self) -> int | None:
+        """Bytes the store takes on disk, or None when it keeps nothing there."""
+        return None
+
+    def presence_member_count(self) -> int:
+        """Members present over all channels."""
+        return sum(len(members) for members in self._member_sets.values())
 
     def set_listener(self, listener: Listener) -> None:
         self._listener = listener

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..observe.metrics import Metrics
 from ..protocol.actions import Action
 from ..protocol.errors import AblyError
 
@@ -38,8 +39,9 @@ class _Slot:
 
 
 class AckQueue:
-    def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(self, send: Callable[[dict[str, Any]], None], metrics: Metrics) -> None:
         self._send = send
+        self._metrics = metrics
         self._owed: deque[_Slot] = deque()
         self._recent: OrderedDict[int, Result] = OrderedDict()
         self._running: dict[int, list[_Slot]] = {}
@@ -105,6 +107,7 @@ class AckQueue:
             head = self._owed.popleft()
             result = head.result
             if isinstance(result, AblyError):
+                self._metrics.nack(result.code)
                 self._send({"action": Action.NACK, "msgSerial": head.msg_serial, "count": 1, "error": result.to_wire()})
                 continue
             res = [result]
@@ -114,6 +117,7 @@ class AckQueue:
                 nxt = self._owed.popleft()
                 res.append(nxt.result)  # type: ignore[arg-type]
                 last = nxt.msg_serial
+            self._metrics.acks += len(res)
             self._send({"action": Action.ACK, "msgSerial": head.msg_serial, "count": len(res), "res": res})
 
     def reset(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -78,7 +79,7 @@ class Connection:
         self.key = f"{self.id}!{secrets.token_urlsafe(18)}"
         self.transport: Transport | None = None
         self.attachments: dict[str, Attachment] = {}
-        self.acks = AckQueue(self.send)
+        self.acks = AckQueue(self.send, hub.metrics)
         self.presence = ConnectionPresence(self, hub, background if background is not None else Background())
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: list[asyncio.TimerHandle] = []
@@ -111,7 +112,7 @@ class Connection:
 
     def _expired(self) -> None:
         error = AblyError(40142, 401, "Token expired")
-        log.info("connection %s: token expired", self.id)
+        log.info("connection %s: token expired", self.id, extra={"connection_id": self.id})
         if self.transport is not None:
             transport = self.transport
             transport.send({"action": Action.DISCONNECTED, "error": error.to_wire()})
@@ -382,7 +383,7 @@ class Connection:
         except AblyError as exc:
             self.acks.resolve(slot, exc)
         except Exception:  # a bug must not leave this msgSerial, and every later one, unanswered
-            log.exception("connection %s: msgSerial %d failed", self.id, msg_serial)
+            log.exception("connection %s: msgSerial %d failed", self.id, msg_serial, extra={"connection_id": self.id})
             self.acks.resolve(slot, AblyError(50000, 500, "Internal error handling this message"))
 
     def _publish(self, pm: dict[str, Any], slot: _Slot, msg_serial: int) -> None:
@@ -393,27 +394,31 @@ class Connection:
         raw = pm.get("messages")
         if not isinstance(raw, list) or not raw:
             raise AblyError(40000, 400, "MESSAGE needs a non-empty messages array")
+        began = time.perf_counter()
         messages = [Message.from_wire(m, self.fmt) for m in raw]
         if any(m.action != MessageAction.CREATE for m in messages):
-            self._mutate(name.base, messages, slot)
+            self._mutate(name.base, messages, slot, began)
             return
         future = asyncio.ensure_future(self.hub.publish(name.base, messages, self.auth, self.client_id,
                                                         self.config.max_message_size, id_base=f"{self.id}:{msg_serial}",
                                                         connection_id=self.id))
-        future.add_done_callback(lambda f: self._published(slot, f))
+        future.add_done_callback(lambda f: self._published(slot, f, began))
 
-    def _mutate(self, channel: str, messages: list[Message], slot: _Slot) -> None:
+    def _mutate(self, channel: str, messages: list[Message], slot: _Slot, began: float) -> None:
         if len(messages) != 1 or messages[0].action not in MUTATIONS:
             raise AblyError(40000, 400, "An update, delete or append is one message with action 1, 2 or 5")
         mutation = self.hub.mutate(channel, messages[0], self.auth, self.client_id, self.config.rules,
                                    self.config.max_message_size)
+        self.hub.metrics.realtime_messages_in += 1
+        self.hub.metrics.realtime_message_bytes_in += messages[0].size
         live = self.hub.get(channel)
         if self.rollup_window is not None and live is not None and messages[0].action == MessageAction.APPEND:
             live.note_rollup_window(messages[0].serial or "", self.rollup_window)
         future = asyncio.ensure_future(mutation)
-        future.add_done_callback(lambda f: self._published(slot, f))
+        future.add_done_callback(lambda f: self._published(slot, f, began))
 
-    def _published(self, slot: _Slot, future: asyncio.Future[Any]) -> None:
+    def _published(self, slot: _Slot, future: asyncio.Future[Any], began: float) -> None:
+        self.hub.metrics.realtime_publish.observe(time.perf_counter() - began)
         if future.cancelled():
             self.acks.resolve(slot, AblyError(50001, 500, "Publish cancelled"))
             return
@@ -421,7 +426,7 @@ class Connection:
         if exc is not None:
             error = exc if isinstance(exc, AblyError) else AblyError(50001, 500, f"Publish failed: {exc}")
             if not isinstance(exc, AblyError):
-                log.error("publish failed", exc_info=exc)
+                log.error("connection %s: publish failed", self.id, exc_info=exc, extra={"connection_id": self.id})
             self.acks.resolve(slot, error)
             return
         publication = future.result()

@@ -182,4 +182,5 @@ class ConnectionPresence:
         try:
             await self._hub.leave_connection(base, self.connection.id)
         except Exception:
-            log.exception("presence leave on %s for connection %s failed", base, self.connection.id)
+            log.exception("presence leave on %s for connection %s failed", base, self.connection.id,
+                          extra={"connection_id": self.connection.id, "channel": base})

@@ -44,6 +44,13 @@ class ConnectionRegistry:
     def connections(self) -> list[Connection]:
         return list(self._by_key.values())
 
+    def connected_count(self) -> int:
+        """Connections with a live transport (the rest wait for a resume)."""
+        return sum(1 for c in self._by_key.values() if c.transport is not None)
+
+    def attachment_count(self) -> int:
+        return sum(len(c.attachments) for c in self._by_key.values())
+
     def authenticate(self, query: dict[str, str]) -> AuthContext:
         key = query.get("key")
         token = query.get("accessToken") or query.get("access_token")
@@ -65,6 +72,7 @@ class ConnectionRegistry:
             window = query.get(ROLLUP_PARAM)
             rollup_window = parse_window(window, "transportParams") if window is not None else None
         except AblyError as exc:
+            self.hub.metrics.connections_refused += 1
             log.info("connect refused: %s %s", exc.code, exc.message)
             transport.send({"action": Action.ERROR, "error": exc.to_wire()})
             transport.close()
@@ -75,14 +83,18 @@ class ConnectionRegistry:
         if resume_key:
             resumed = self._resume(resume_key, transport, auth, client_id, fmt)
             if resumed is not None:
+                self.hub.metrics.resumes_ok += 1
                 resumed.rollup_window = rollup_window
                 return resumed
+            self.hub.metrics.resumes_failed += 1
             error = self._resume_error(resume_key)
         connection = Connection(self.hub, self.config, self.keys, auth, client_id, fmt, echo, self.background)
         connection.rollup_window = rollup_window
         self._by_key[connection.key] = connection
+        self.hub.metrics.connections_opened += 1
         connection.attach_transport(transport, error)
-        log.info("connection %s opened (client %s, %s)", connection.id, client_id, fmt.value)
+        log.info("connection %s opened (client %s, %s)", connection.id, client_id, fmt.value,
+                 extra={"connection_id": connection.id})
         return connection
 
     @staticmethod
@@ -108,7 +120,7 @@ class ConnectionRegistry:
         connection.auth = auth
         connection.acks.transport_changed()
         connection.attach_transport(transport)
-        log.info("connection %s resumed", connection.id)
+        log.info("connection %s resumed", connection.id, extra={"connection_id": connection.id})
         return connection
 
     def handle(self, connection: Connection, pm: dict[str, Any], transport: Transport) -> None:
@@ -132,7 +144,8 @@ class ConnectionRegistry:
         loop = asyncio.get_running_loop()
         ttl = self.config.connection_state_ttl_ms / 1000
         self._expiry[connection.key] = loop.call_later(ttl, self.discard, connection)
-        log.info("connection %s: transport lost, resumable for %.0fs", connection.id, ttl)
+        log.info("connection %s: transport lost, resumable for %.0fs", connection.id, ttl,
+                 extra={"connection_id": connection.id})
 
     def fail(self, connection: Connection) -> None:
         """A fatal ERROR was sent: the state cannot be resumed."""
@@ -144,4 +157,4 @@ class ConnectionRegistry:
         if timer is not None:
             timer.cancel()
         connection.discard()
-        log.info("connection %s discarded", connection.id)
+        log.info("connection %s discarded", connection.id, extra={"connection_id": connection.id})

@@ -6,6 +6,7 @@ import base64
 import binascii
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -28,9 +29,10 @@ from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import parse_position, seq_of_serial
 from ..protocol.wire import decode
-from . import annotations
+from . import annotations, stats
 from .http import Request, Response, error_response, payload_response, response_format
 from .params import int_param, limit_param
+from .enumeration import list_channels
 from .presence import get_history as presence_history
 from .presence import get_members as presence_members
 
@@ -42,11 +44,10 @@ Handler = Callable[[Request, list[str]], Awaitable[Response]]
 
 
 class RestApi:
-    def __init__(self, hub: Hub, keys: KeyStore, config: Config, ready: Callable[[], bool]) -> None:
+    def __init__(self, hub: Hub, keys: KeyStore, config: Config) -> None:
         self.hub = hub
         self.keys = keys
         self.config = config
-        self._ready = ready
         self.nonces = NonceCache()
 
     async def handle(self, request: Request) -> Response:
@@ -57,6 +58,10 @@ class RestApi:
         except Exception:
             log.exception("REST %s %s failed", request.method, request.target)
             response = error_response(request, AblyError(50000, 500, "Internal error"))
+        if response.status < 400:
+            self.hub.metrics.api_requests_ok += 1
+        else:
+            self.hub.metrics.api_requests_failed += 1
         origin = request.headers.get("origin")
         if origin:
             response.headers += [("Access-Control-Allow-Origin", origin),
@@ -71,14 +76,12 @@ class RestApi:
             return Response(204, b"", [("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE"),
                                        ("Access-Control-Allow-Headers", CORS_HEADERS),
                                        ("Access-Control-Max-Age", "86400")])
-        if seg == ["healthz"] and method == "GET":
-            ok = self._ready()
-            return Response(200 if ok else 503, b"ok\n" if ok else b"starting\n", [("Content-Type", "text/plain")])
         if seg == ["time"] and method == "GET":
             return payload_response(request, [now_ms()])
         if seg == ["stats"] and method == "GET":
-            self.authenticate(request)
-            return payload_response(request, [])
+            return stats.get(self, request)
+        if seg == ["channels"] and method == "GET":
+            return await list_channels(self, request)
         if len(seg) == 3 and seg[0] == "keys" and seg[2] == "requestToken" and method == "POST":
             return await self.request_token(request, seg[1])
         if len(seg) >= 2 and seg[0] == "channels":
@@ -138,6 +141,7 @@ class RestApi:
         caller = self.authenticate(request)[0] if request.headers.get("authorization") else None
         body = decode(request.body, request.body_format) if request.body else None
         details = process_token_request(self.keys, body, self.nonces, now_ms(), caller=caller, path_key_name=key_name)
+        self.hub.metrics.token_requests_ok += 1
         return payload_response(request, details.to_wire())
 
     @staticmethod
@@ -156,8 +160,12 @@ class RestApi:
         if not items or any(not isinstance(item, dict) for item in items):
             raise AblyError(40001, 400, "Publish body must be a message object or a non-empty array of them")
         messages = [Message.from_wire(item, request.body_format) for item in items]
-        published = await self.hub.publish(channel, messages, auth, client_id, self.config.max_message_size,
-                                           id_base=secrets.token_urlsafe(9), connection_id=None)
+        began = time.perf_counter()
+        try:
+            published = await self.hub.publish(channel, messages, auth, client_id, self.config.max_message_size,
+                                               id_base=secrets.token_urlsafe(9), connection_id=None)
+        finally:
+            self.hub.metrics.rest_publish.observe(time.perf_counter() - began)
         sent = published if isinstance(published, list) else published.messages  # a list: ephemeral
         payload = {"channel": channel, "messageId": messages[0].id, "serials": [m.serial for m in sent]}
         return payload_response(request, payload, 201)
@@ -173,6 +181,8 @@ class RestApi:
             raise AblyError(40003, 400, "action must be 1 (update), 2 (delete) or 5 (append)")
         publication = await self.hub.mutate(channel, message, auth, client_id, self.config.rules,
                                             self.config.max_message_size)
+        self.hub.metrics.rest_messages_in += 1
+        self.hub.metrics.rest_message_bytes_in += message.size
         return payload_response(request, {"versionSerial": publication.messages[0].version["serial"]})  # type: ignore[index]
 
     async def get_message(self, request: Request, channel: str, serial: str) -> Response:
@@ -241,13 +251,16 @@ class RestApi:
     async def channel_status(self, request: Request, channel: str) -> Response:
         auth, _ = self.authenticate(request)
         self.require(auth, channel, "channel-metadata")
+        return payload_response(request, await self.channel_details(channel))
+
+    async def channel_details(self, channel: str) -> dict[str, Any]:
+        """Ably's ChannelDetails: the channel's status and occupancy."""
         live = self.hub.get(channel)
         subscribers = live.subscriber_count if live else 0
         members = await self.hub.presence_members(channel)
         metrics = {"connections": subscribers, "publishers": 0, "subscribers": subscribers,
                    "presenceConnections": len({m.connection_id for m in members}), "presenceMembers": len(members),
                    "presenceSubscribers": self.hub.presence.subscriber_count(channel)}
-        payload: dict[str, Any] = {"channelId": channel, "name": channel,
-                                   "status": {"isActive": subscribers > 0, "occupancy": {"metrics": metrics}}}
-        return payload_response(request, payload)
+        return {"channelId": channel, "name": channel,
+                "status": {"isActive": subscribers > 0, "occupancy": {"metrics": metrics}}}
 

@@ -20,11 +20,13 @@ from ..config import Config
 from ..core.hub import Hub
 from ..engine.base import Engine
 from ..engine.memory import MemoryEngine
+from ..observe.metrics import Metrics
 from ..protocol.errors import AblyError
 from ..realtime.registry import ConnectionRegistry
 from ..rest.api import RestApi
 from ..rest.http import Request, Response
 from .edge import EdgeProtocol
+from .probes import Probes
 from .websocket import frame
 
 log = logging.getLogger("broker")
@@ -96,15 +98,36 @@ class Broker:
         self.config = config
         self.keys = keys
         self.engine = make_engine(config)
-        self.hub = Hub(self.engine, frame, config.append_rollup_window_ms)
+        self.metrics = Metrics()
+        self.hub = Hub(self.engine, frame, config.append_rollup_window_ms, self.metrics)
         self.realtime = ConnectionRegistry(self.hub, keys, config)
-        self.rest = DrainingRestApi(self.hub, keys, config, ready=lambda: self._server is not None)
+        self.rest = DrainingRestApi(self.hub, keys, config)
+        self._stopping = False
+        self.probes = Probes(self.hub, lambda: self._server is not None and not self._stopping)
+        self._observe()
         self.edges = EdgeSet()
         self.clock = time.monotonic
         self._server: asyncio.base_events.Server | None = None
         self._heartbeats: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.loop = asyncio.get_event_loop()
+
+    def _observe(self) -> None:
+        """Point the metrics' gauges at the state they read, and time the engine's commits."""
+        gauges = self.metrics.gauges
+        gauges.connections = self.realtime.connected_count
+        gauges.resumable = lambda: len(self.realtime) - self.realtime.connected_count()
+        gauges.attachments = self.realtime.attachment_count
+        gauges.channels = lambda: len(self.hub)
+        gauges.presence_members = self.engine.presence_member_count
+        gauges.storage_bytes = self.engine.storage_bytes
+        self.engine.set_commit_observer(self.metrics.commit_seconds.observe)
+
+    async def respond(self, request: Request) -> Response:
+        """One HTTP request: the operator probes, else the REST API."""
+        if self.probes.handles(request):
+            return await self.probes.answer(request)
+        return await self.rest.handle(request)
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -129,6 +152,10 @@ class Broker:
             for edge in list(self.edges):
                 if edge.ws is not None:
                     edge.ws.heartbeat(now, idle)
+            try:
+                self.metrics.sample_stats(time.time_ns() // 1_000_000)  # connection and channel peaks for /stats
+            except Exception:
+                log.exception("stats sample failed")
 
     async def _retention_loop(self) -> None:
         """Trim messages past their channel's TTL and forget expired idempotency keys."""
@@ -144,6 +171,7 @@ class Broker:
 
     async def stop(self) -> None:
         """Stop accepting and reading, answer what was read, say DISCONNECTED, close the store."""
+        self._stopping = True
         if self._server is not None:
             self._server.close()
         for task in (self._heartbeats, self._sweeper):

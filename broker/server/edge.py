@@ -44,6 +44,7 @@ class EdgeProtocol(asyncio.Protocol):
             self.ws.connection_lost()
 
     def data_received(self, data: bytes) -> None:
+        self.broker.metrics.bytes_in += len(data)
         if self.ws is not None:
             self.ws.data_received(data)
             return
@@ -103,7 +104,7 @@ class EdgeProtocol(asyncio.Protocol):
     async def _respond(self, event: h11.Request, body: bytes) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
         request = Request(event.method.decode(), event.target.decode("latin-1"), headers, body)
-        response = await self.broker.rest.handle(request)
+        response = await self.broker.respond(request)
         self._send(response)
         self._busy = False
         if self.transport is not None and not self.transport.is_closing():
@@ -125,6 +126,7 @@ class EdgeProtocol(asyncio.Protocol):
             self.transport.close()
             return
         self.transport.write(out)
+        self.broker.metrics.bytes_out += len(out)
         if self.http.our_state is h11.MUST_CLOSE:
             self.transport.close()
 

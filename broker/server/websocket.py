@@ -66,6 +66,7 @@ class WebSocketSession:
         if self._closed:
             return
         self.transport.write(data)
+        self.broker.metrics.bytes_out += len(data)
         self.last_send = self.broker.clock()
         if self._paused and self.transport.get_write_buffer_size() > self.broker.config.outbound_buffer_limit:
             self._overflow(f"outbound buffer over {self.broker.config.outbound_buffer_limit} bytes")
@@ -204,10 +205,12 @@ class WebSocketSession:
             pm = decode_frame(data, self.fmt)
             self.broker.realtime.handle(self.connection, pm, self)
         except AblyError as exc:
-            log.info("connection %s: protocol error %s", self.connection.id, exc.message)
+            log.info("connection %s: protocol error %s", self.connection.id, exc.message,
+                     extra={"connection_id": self.connection.id})
             self._fail(exc)
         except Exception:  # a bug: the client hears why, and nothing else on the loop is affected
-            log.exception("connection %s: failed handling a frame", self.connection.id)
+            log.exception("connection %s: failed handling a frame", self.connection.id,
+                          extra={"connection_id": self.connection.id})
             self._fail(AblyError(50000, 500, "Internal error"))
 
     def _fail(self, error: AblyError, close_code: CloseCode | None = None) -> None:
@@ -232,7 +235,10 @@ class WebSocketSession:
         connection lets go of its subscriptions at once (on the next loop turn: this runs
         inside a channel's fan-out) and becomes resumable, as after any transport loss.
         """
-        log.warning("connection %s: %s, disconnecting", self.connection.id if self.connection else "-", why)
+        connection_id = self.connection.id if self.connection else None
+        log.warning("connection %s: %s, disconnecting", connection_id or "-", why,
+                    extra={"connection_id": connection_id})
+        self.broker.metrics.slow_consumer_cutoffs += 1
         error = AblyError(80003, 503, "Disconnected: the client is not reading fast enough")
         self.transport.write(frame(encode({"action": Action.DISCONNECTED, "error": error.to_wire()}, self.fmt), self.fmt))
         self._closed = True

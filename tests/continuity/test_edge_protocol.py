@@ -11,6 +11,7 @@ from websockets.exceptions import ConnectionClosed
 
 from broker.protocol.actions import Action, Flag
 from tests.support.broker import BrokerProcess
+from tests.support.metrics import scrape, value
 from tests.support.proxy import TcpProxy
 from tests.support.wire import WireClient
 
@@ -87,6 +88,9 @@ async def test_a_client_that_stops_reading_is_disconnected_and_resumes_without_l
     log = broker.log()
     assert log.count(f"connection {connected['connectionId']}: outbound buffer over") == 1
     assert log.count("outbound buffer over") == 1, "only the slow client was cut off"
+    samples = scrape(broker)
+    assert value(samples, "tether_slow_consumer_disconnects_total") == 1
+    assert value(samples, "tether_resumes_total", result="resumed") == len(endings) - 1
     for c in (fast, pub, client):
         await c.close()
 

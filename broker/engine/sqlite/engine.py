@@ -37,6 +37,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 
@@ -123,6 +124,18 @@ class SqliteEngine(Engine):
 
     async def flush(self) -> None:
         await self._writer.flush()
+
+    async def ping(self) -> None:
+        if not self._writer.running:
+            raise internal("The sqlite engine is not open")
+        await self._open_reader().ping()
+
+    def storage_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            with suppress(OSError):
+                total += os.stat(f"{self.path}{suffix}").st_size
+        return total
 
     def _open_reader(self) -> Reader:
         if self._reader is None:
@@ -307,6 +320,7 @@ class SqliteEngine(Engine):
         write = partial(write_batch, conn, Batch(rows, parts, folds, ids, list(heads.items()), limits), self._floors)
         # Each row touches a leaf of its table and of an index or two; heads and folds a few more.
         self._writer.unchecked_pages += 2 * (len(rows) + len(parts) + len(ids)) + len(heads) + 2 * len(folds) + 1
+        began = time.perf_counter()
         try:
             counts, cuts = await self._writer.write(write, inline=may_inline and not limits
                                                     and len(rows) + len(parts) + len(ids) <= INLINE_ROWS)
@@ -324,6 +338,8 @@ class SqliteEngine(Engine):
                     pending.future.set_exception(error)
             return
         self.commits += 1
+        if self._commit_observer is not None:
+            self._commit_observer(time.perf_counter() - began)
         self._committed.update(heads)
         self._counts.update(counts)
         self._forget_deleted(cuts)

@@ -71,6 +71,9 @@ class Reader:
     async def close(self) -> None:
         await self._db.close()
 
+    async def ping(self) -> None:
+        await self._db.execute_fetchall("SELECT 1 FROM channels LIMIT 1")
+
     async def history(self, channel: str, query: HistoryQuery) -> list[Message]:
         if query.limit <= 0:
             return []
