@@ -48,10 +48,13 @@ def make_engine(config: Config) -> Engine:
 
 
 class EdgeSet(set["EdgeProtocol"]):
-    """The open sockets; shutdown waits on `empty()` so its goodbyes are flushed before exit."""
+    """The open sockets; shutdown waits on `empty()` so its goodbyes are flushed before exit.
+
+    `awaiting_head` is the subset waiting for a request head, capped by max_pending_connections."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.awaiting_head: set[EdgeProtocol] = set()
         self._empty = asyncio.Event()
         self._empty.set()
 
@@ -61,6 +64,7 @@ class EdgeSet(set["EdgeProtocol"]):
 
     def discard(self, edge: object) -> None:
         super().discard(edge)
+        self.awaiting_head.discard(edge)  # type: ignore[arg-type]
         if not self:
             self._empty.set()
 
