@@ -153,6 +153,9 @@ class EdgeProtocol(asyncio.Protocol):
     def _next_events(self) -> None:
         assert self.http is not None and self.transport is not None
         while not self._busy:
+            if self.http.our_state is h11.DONE and self.http.their_state is h11.DONE:
+                self.http.start_next_cycle()
+                self._await_head()
             try:
                 event = self.http.next_event()
             except h11.RemoteProtocolError as exc:
@@ -160,11 +163,7 @@ class EdgeProtocol(asyncio.Protocol):
                 return
             if event is h11.NEED_DATA:
                 return
-            if event is h11.PAUSED:
-                if self.http.our_state is h11.DONE and self.http.their_state is h11.DONE:
-                    self.http.start_next_cycle()
-                    self._await_head()
-                    continue
+            if event is h11.PAUSED:  # the next cycle starts above, once this one is answered
                 return
             if isinstance(event, h11.Request):
                 self._head_received()
