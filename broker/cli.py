@@ -75,6 +75,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-pending-connections", type=int,
                         default=int(_env("max_pending_connections", "1024") or 1024),
                         help="sockets waiting for a request head at once; more are answered 503 and closed")
+    parser.add_argument("--max-unread-responses", type=int,
+                        default=int(_env("max_unread_responses", str(64 << 20)) or 64 << 20),
+                        help="HTTP response bytes left unread, all sockets together, before the longest-unread "
+                             "sockets are cut off")
     args = parser.parse_args(argv)
     if args.keys is None:
         args.keys = env_keys
@@ -161,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
                     request_body_timeout_ms=int(args.request_body_timeout * 1000),
                     frame_timeout_ms=int(args.frame_timeout * 1000),
                     response_stall_timeout_ms=int(args.response_stall_timeout * 1000),
-                    max_pending_connections=args.max_pending_connections)
+                    max_pending_connections=args.max_pending_connections,
+                    max_unread_responses=args.max_unread_responses)
     if not config.keys:
         key = development_key(config.db)
         config.keys = [key]

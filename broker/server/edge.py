@@ -7,8 +7,9 @@ What one socket may cost is bounded (docs/reliability.md, "Hostile and slow clie
 pipelined requests are read and answered one at a time, and reading stops while the last
 response is still above the write buffer's high-water mark, so a client that never reads
 holds at most one response plus HTTP_HIGH_WATER; a request head, a body and an unread
-response each have a deadline; and only `max_pending_connections` sockets may be waiting
-for a request head at once.
+response each have a deadline; unread responses on all sockets together are capped by
+`max_unread_responses`; and only `max_pending_connections` sockets may be waiting for a
+request head at once.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ class EdgeProtocol(asyncio.Protocol):
         self._body_size = 0
         self._busy = False
         self._write_paused = False
-        self._head_started = False  # bytes of the awaited request head have arrived
         self._deadline: asyncio.TimerHandle | None = None
         self._unsent = 0  # buffered response bytes when the stall deadline was set
 
@@ -72,8 +72,6 @@ class EdgeProtocol(asyncio.Protocol):
             self.ws.data_received(data)
             return
         assert self.http is not None
-        if data and self in self.broker.edges.awaiting_head:
-            self._head_started = True
         self.http.receive_data(data)
         self._next_events()
 
@@ -83,12 +81,15 @@ class EdgeProtocol(asyncio.Protocol):
             return
         self._write_paused = True
         self._watch_stall()
+        self.broker.edges.unread[self] = None
+        self.broker.edges.shed_unread(self.broker.config.max_unread_responses)
 
     def resume_writing(self) -> None:
         if self.ws is not None:
             self.ws.resume_writing()
             return
         self._write_paused = False
+        self.broker.edges.unread.pop(self, None)
         self._disarm()
         self._proceed()
 
@@ -110,7 +111,6 @@ class EdgeProtocol(asyncio.Protocol):
             self._deadline = None
 
     def _await_head(self) -> None:
-        self._head_started = False
         self.broker.edges.awaiting_head.add(self)
         self._arm(self.broker.config.request_head_timeout_ms, self._head_timed_out)
 
@@ -120,7 +120,8 @@ class EdgeProtocol(asyncio.Protocol):
 
     def _head_timed_out(self) -> None:
         self._deadline = None
-        if not self._head_started:  # an idle socket (or kept-alive one): nothing to answer
+        assert self.http is not None
+        if not self.http.trailing_data[0]:  # no byte of a head: an idle (or kept-alive) socket, nothing to answer
             self._close()
             return
         self._refuse(AblyError(40800, 408, f"Request head not received within "
@@ -144,9 +145,19 @@ class EdgeProtocol(asyncio.Protocol):
         if self.transport.get_write_buffer_size() < self._unsent:  # slow but reading
             self._watch_stall()
             return
-        log.info("aborting an HTTP connection: %d response bytes unread for %gs", self._unsent,
-                 self.broker.config.response_stall_timeout_ms / 1000)
-        self.transport.abort()
+        timeout = self.broker.config.response_stall_timeout_ms / 1000
+        self.cut_off(f"{self._unsent} response bytes unread for {timeout:g}s")
+
+    def unread_bytes(self) -> int:
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
+
+    def cut_off(self, why: str) -> None:
+        """Drop a client that does not read its responses, and the bytes held for it."""
+        log.info("aborting an HTTP connection: %s", why)
+        self._disarm()
+        self.broker.edges.unread.pop(self, None)
+        if self.transport is not None:
+            self.transport.abort()
 
     # -- requests -------------------------------------------------------------------------
 
@@ -215,15 +226,16 @@ class EdgeProtocol(asyncio.Protocol):
             return
         headers = [("Content-Length", str(len(response.body))), ("Server", "tether"), *response.headers]
         try:
-            out = self.http.send(h11.Response(status_code=response.status, headers=headers,
-                                              reason=HTTPStatus(response.status).phrase.encode()))
-            out += self.http.send(h11.Data(data=response.body)) if response.body else b""
-            out += self.http.send(h11.EndOfMessage())
+            head = self.http.send(h11.Response(status_code=response.status, headers=headers,
+                                               reason=HTTPStatus(response.status).phrase.encode()))
+            # The body is written as it is, not copied into one buffer with the head.
+            body = self.http.send_with_data_passthrough(h11.Data(data=response.body)) if response.body else []
+            end = self.http.send(h11.EndOfMessage())
         except h11.LocalProtocolError:
             log.exception("could not send a %d response", response.status)
             self.transport.close()
             return
-        self.transport.write(out)
+        self.transport.writelines([head or b"", *body, end or b""])
         if self.http.our_state is h11.MUST_CLOSE:
             self._close()
 

@@ -68,7 +68,8 @@ async def fill_channel(broker: Broker, channel: str) -> int:
         return len(page.content) + 1024  # with the status line and headers
 
 
-async def hostile_socket(broker: Broker, channel: str) -> tuple[socket.socket, asyncio.Task[None]]:
+async def hostile_socket(broker: Broker, channel: str,
+                         pipelined: int = PIPELINED) -> tuple[socket.socket, asyncio.Task[None]]:
     """A socket with a tiny receive window that pipelines history requests and never reads."""
     loop = asyncio.get_running_loop()
     sock = socket.socket()
@@ -77,7 +78,7 @@ async def hostile_socket(broker: Broker, channel: str) -> tuple[socket.socket, a
     await loop.sock_connect(sock, ("127.0.0.1", broker.port))
     request = (f"GET /channels/{channel}/messages?limit={MESSAGES} HTTP/1.1\r\nHost: x\r\n"
                f"Authorization: {basic_auth()}\r\n\r\n").encode()
-    return sock, asyncio.ensure_future(loop.sock_sendall(sock, request * PIPELINED))
+    return sock, asyncio.ensure_future(loop.sock_sendall(sock, request * pipelined))
 
 
 def edge_of(broker: Broker, sock: socket.socket) -> EdgeProtocol | None:
@@ -136,5 +137,33 @@ async def test_a_client_that_leaves_its_response_unread_is_cut_off(tmp_path: Pat
             sock.close()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{broker.port}", timeout=TIMEOUT) as http:
             assert (await http.get("/time")).status_code == 200
+    finally:
+        await broker.stop()
+
+
+async def test_unread_responses_on_all_sockets_together_stay_within_the_budget(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="broker.http")
+    broker = await start_broker(tmp_path, max_unread_responses=1)  # set to one response below
+    try:
+        one_response = await fill_channel(broker, "big")
+        broker.config.max_unread_responses = one_response
+        hostile = [await hostile_socket(broker, "big", pipelined=8) for _ in range(6)]  # more than the kernel holds
+        try:
+            await until(lambda: caplog.text.count("aborting an HTTP connection") >= 5
+                        and sum(edge_of(broker, sock) is not None for sock, _ in hostile) == 1,
+                        "all but one stalled socket were cut off")  # the newest is kept
+            assert caplog.text.count("aborting an HTTP connection") == 5
+            held = sum(edge.unread_bytes() for edge in broker.edges)
+            assert held <= one_response, f"{held} unread bytes held; the budget is {one_response}"
+            assert "while unread responses total over" in caplog.text
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{broker.port}", timeout=TIMEOUT,
+                                         headers={"Authorization": basic_auth()}) as http:
+                page = await http.get("/channels/big/messages", params={"limit": MESSAGES})
+                assert page.status_code == 200 and len(page.json()) == MESSAGES
+        finally:
+            for sock, sending in hostile:
+                sending.cancel()
+                sock.close()
     finally:
         await broker.stop()
