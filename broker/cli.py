@@ -67,6 +67,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              f"({', '.join(map(str, WINDOWS))}; 0: off; Ably's default is 40)")
     parser.add_argument("--log-format", choices=LOG_FORMATS, default=_env("log_format", "text"),
                         help="text lines, or one JSON object per line with connectionId/channel fields")
+    parser.add_argument("--request-head-timeout", type=float, default=float(_env("request_head_timeout", "30") or 30),
+                        help="seconds for a request head (a WebSocket upgrade's too) and between kept-alive requests")
+    parser.add_argument("--request-body-timeout", type=float, default=float(_env("request_body_timeout", "60") or 60),
+                        help="seconds from a request's head to the end of its body")
+    parser.add_argument("--frame-timeout", type=float, default=float(_env("frame_timeout", "60") or 60),
+                        help="seconds for a WebSocket frame or fragmented message, once started, to complete")
+    parser.add_argument("--response-stall-timeout", type=float,
+                        default=float(_env("response_stall_timeout", "30") or 30),
+                        help="seconds an HTTP client may leave its response unread before it is cut off")
+    parser.add_argument("--max-pending-connections", type=int,
+                        default=int(_env("max_pending_connections", "1024") or 1024),
+                        help="sockets waiting for a request head at once; more are answered 503 and closed")
+    parser.add_argument("--max-unread-responses", type=int,
+                        default=int(_env("max_unread_responses", str(64 << 20)) or 64 << 20),
+                        help="HTTP response bytes left unread, all sockets together, before the longest-unread "
+                             "sockets are cut off")
     args = parser.parse_args(argv)
     if args.log_format not in LOG_FORMATS:
         parser.error(f"BROKER_LOG_FORMAT: use {' or '.join(LOG_FORMATS)}, not {args.log_format!r}")
@@ -149,7 +165,13 @@ def main(argv: list[str] | None = None) -> None:
                     max_idle_interval_ms=int(args.max_idle_interval * 1000),
                     outbound_buffer_limit=args.outbound_buffer, rules=ChannelRules.parse(args.channel_rules),
                     retention=RetentionPolicy(tuple(args.retention)), dedup_window_ms=int(args.dedup_window * 1000),
-                    append_rollup_window_ms=args.append_rollup_window, log_format=args.log_format)
+                    append_rollup_window_ms=args.append_rollup_window,
+                    request_head_timeout_ms=int(args.request_head_timeout * 1000),
+                    request_body_timeout_ms=int(args.request_body_timeout * 1000),
+                    frame_timeout_ms=int(args.frame_timeout * 1000),
+                    response_stall_timeout_ms=int(args.response_stall_timeout * 1000),
+                    max_pending_connections=args.max_pending_connections,
+                    max_unread_responses=args.max_unread_responses, log_format=args.log_format)
     if not config.keys:
         key = development_key(config.db)
         config.keys = [key]

@@ -31,3 +31,9 @@ class Config:
     dedup_window_ms: int = DEFAULT_WINDOW_MS
     append_rollup_window_ms: int = 0  # live appends coalesced per window (0: each delivered as it comes)
     log_format: str = "text"  # or "json" (broker/observe/logs.py)
+    request_head_timeout_ms: int = 30_000  # for a request head (an upgrade's too), and between kept-alive requests
+    request_body_timeout_ms: int = 60_000  # from a request's head to the end of its body
+    frame_timeout_ms: int = 60_000  # a WebSocket frame (or fragmented message), once started, must complete
+    response_stall_timeout_ms: int = 30_000  # an HTTP client that reads none of its response for this long is cut off
+    max_pending_connections: int = 1024  # sockets waiting for a request head; more are answered 503 and closed
+    max_unread_responses: int = 64 * 1024 * 1024  # HTTP response bytes clients leave unread, all sockets together

@@ -37,6 +37,20 @@ ACCEPTED_PARAMS = ("rewind", "rewindLimit", "echo", ROLLUP_PARAM)
 RENEWAL_LEAD = 30.0
 
 
+MAX_MSG_SERIAL = (1 << 53) - 1  # the SDKs count in JavaScript numbers
+
+
+def _msg_serial(value: Any) -> int:
+    """A msgSerial: an integer from 0, as the SDKs count them; anything else cannot be ACKed or
+    NACKed (both name the msgSerial), so it is a connection error."""
+    if value is None:
+        raise AblyError(40000, 400, "A message needing acknowledgement has no msgSerial")
+    if type(value) is not int or not 0 <= value <= MAX_MSG_SERIAL:
+        raise AblyError(40000, 400, f"msgSerial must be an integer from 0 to {MAX_MSG_SERIAL}, "
+                                    f"not {str(value)[:40]!r}")
+    return value
+
+
 class Transport(Protocol):
     """What the edge provides: a way to send ProtocolMessages and pre-framed bytes."""
 
@@ -364,9 +378,7 @@ class Connection:
     # -- publish ----------------------------------------------------------------------
 
     def _handle_acked(self, action: int, pm: dict[str, Any]) -> None:
-        msg_serial = as_int(pm.get("msgSerial"), "msgSerial")
-        if msg_serial is None:
-            raise AblyError(40000, 400, "A message needing acknowledgement has no msgSerial")
+        msg_serial = _msg_serial(pm.get("msgSerial"))
         if self.acks.known(msg_serial):
             return
         slot = self.acks.add(msg_serial)

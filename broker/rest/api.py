@@ -31,8 +31,8 @@ from ..protocol.serial import parse_position, seq_of_serial
 from ..protocol.wire import decode
 from . import annotations, stats
 from .http import Request, Response, error_response, payload_response, response_format
-from .params import int_param, limit_param
 from .enumeration import list_channels
+from .params import cursor_param, int_param, limit_param
 from .presence import get_history as presence_history
 from .presence import get_members as presence_members
 
@@ -229,12 +229,7 @@ class RestApi:
         until = q.get("from_serial") or q.get("fromSerial")
         if until:
             query.until = parse_position(until).seq
-        cursor = q.get("cursor")
-        if cursor:
-            seq, _, index = cursor.partition(":")
-            if not seq.isdigit() or not index.isdigit():
-                raise invalid_param(f"Invalid cursor {cursor!r}")
-            query.cursor = (int(seq), int(index))
+        query.cursor = cursor_param(q)
         return query
 
     @staticmethod

@@ -50,10 +50,15 @@ def make_engine(config: Config) -> Engine:
 
 
 class EdgeSet(set["EdgeProtocol"]):
-    """The open sockets; shutdown waits on `empty()` so its goodbyes are flushed before exit."""
+    """The open sockets; shutdown waits on `empty()` so its goodbyes are flushed before exit.
+
+    `awaiting_head` is the subset waiting for a request head, capped by max_pending_connections;
+    `unread` the HTTP sockets holding a response their client has not read, longest-held first."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.awaiting_head: set[EdgeProtocol] = set()
+        self.unread: dict[EdgeProtocol, None] = {}
         self._empty = asyncio.Event()
         self._empty.set()
 
@@ -63,8 +68,22 @@ class EdgeSet(set["EdgeProtocol"]):
 
     def discard(self, edge: object) -> None:
         super().discard(edge)
+        self.awaiting_head.discard(edge)  # type: ignore[arg-type]
+        self.unread.pop(edge, None)  # type: ignore[call-overload]
         if not self:
             self._empty.set()
+
+    def shed_unread(self, budget: int) -> None:
+        """Abort the longest-held unread responses until the rest total at most `budget` bytes.
+
+        The newest is always kept, so one large page for one slow client is still delivered."""
+        held = [(edge, edge.unread_bytes()) for edge in self.unread]
+        total = sum(size for _, size in held)
+        for edge, size in held[:-1]:
+            if total <= budget:
+                return
+            total -= size
+            edge.cut_off(f"{size} response bytes unread while unread responses total over {budget} bytes")
 
     async def empty(self) -> None:
         await self._empty.wait()

@@ -27,6 +27,7 @@ log = logging.getLogger("broker.ws")
 # knob websockets documents as WEBSOCKETS_MAX_LINE_LENGTH (8 KiB by default).
 MAX_REQUEST_LINE = 256 * 1024
 http11.MAX_LINE_LENGTH = max(http11.MAX_LINE_LENGTH, MAX_REQUEST_LINE)
+MAX_HEADERS = http11.MAX_NUM_HEADERS
 OVERFLOW_GRACE = 5.0
 
 
@@ -53,9 +54,16 @@ class WebSocketSession:
         self._paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         transport.set_write_buffer_limits(high=broker.config.outbound_buffer_limit // 2)
+        # A frame's deadline: bytes received after the upgrade request against the wire size of
+        # the frames they completed (client frames are masked, lengths minimally encoded).
+        self._received = len(raw_request) - raw_request.index(b"\r\n\r\n") - 4
+        self._consumed = 0
+        self._text = False
+        self._partial_deadline: asyncio.TimerHandle | None = None
         self.ws = ServerProtocol(max_size=broker.config.max_frame_size)
         self.ws.receive_data(raw_request)
         self._pump()
+        self._watch_partial()
 
     # -- Transport (used by the realtime layer) ------------------------------------------
 
@@ -142,10 +150,35 @@ class WebSocketSession:
     # -- bytes in -------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        self._received += len(data)
         self.ws.receive_data(data)
         self._pump()
+        self._watch_partial()
+
+    def _watch_partial(self) -> None:
+        """A frame (or fragmented message) once started must complete within the frame timeout."""
+        partial = self._received > self._consumed or bool(self._fragments)
+        if not partial or self._closed:
+            if self._partial_deadline is not None:
+                self._partial_deadline.cancel()
+                self._partial_deadline = None
+        elif self._partial_deadline is None:
+            self._partial_deadline = self.broker.loop.call_later(self.broker.config.frame_timeout_ms / 1000,
+                                                                 self._frame_timed_out)
+
+    def _frame_timed_out(self) -> None:
+        self._partial_deadline = None
+        if self._closed:
+            return
+        log.info("connection %s: a frame was not completed within %gs, disconnecting",
+                 self.connection.id if self.connection else "-", self.broker.config.frame_timeout_ms / 1000)
+        self._fail(AblyError(80003, 408, "Disconnected: a WebSocket frame was not completed in time"),
+                   CloseCode.POLICY_VIOLATION, resumable=True)
 
     def connection_lost(self) -> None:
+        if self._partial_deadline is not None:
+            self._partial_deadline.cancel()
+            self._partial_deadline = None
         self._closed = True
         self._wake_drainers()
         if self.connection is not None:
@@ -189,14 +222,25 @@ class WebSocketSession:
         self.connection = self.broker.realtime.connect(self, query)
 
     def _frame(self, event: Frame) -> None:
+        self._consumed += _wire_size(event)
+        if event.opcode in (Opcode.TEXT, Opcode.BINARY):
+            self._text = event.opcode is Opcode.TEXT
         if event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             self._fragments.append(bytes(event.data))
             if not event.fin:
                 return
             data = b"".join(self._fragments)
             self._fragments = []
-            opcode_text = event.opcode is Opcode.TEXT or (event.opcode is Opcode.CONT and self.fmt is Format.JSON)
-            self._message(data.decode("utf-8", "replace") if opcode_text else data)
+            if not self._text:
+                self._message(data)
+                return
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self._fail(AblyError(40000, 400, f"A text frame is not valid UTF-8 (byte {exc.start})"),
+                           CloseCode.INVALID_DATA)
+                return
+            self._message(text)
 
     def _message(self, data: bytes | str) -> None:
         if self.connection is None or self._closed:
@@ -213,10 +257,12 @@ class WebSocketSession:
                           extra={"connection_id": self.connection.id})
             self._fail(AblyError(50000, 500, "Internal error"))
 
-    def _fail(self, error: AblyError, close_code: CloseCode | None = None) -> None:
-        """A fatal connection ERROR: the state is discarded (not resumable) and the socket closed."""
-        self.send({"action": Action.ERROR, "error": error.to_wire()})
-        if self.connection is not None:
+    def _fail(self, error: AblyError, close_code: CloseCode | None = None, resumable: bool = False) -> None:
+        """A fatal connection ERROR (or DISCONNECTED when `resumable`), then the socket is closed.
+
+        After ERROR the state is discarded; after DISCONNECTED the connection stays resumable."""
+        self.send({"action": Action.DISCONNECTED if resumable else Action.ERROR, "error": error.to_wire()})
+        if self.connection is not None and not resumable:
             self.broker.realtime.fail(self.connection)
         if close_code is not None and not self._closed:
             self._closed = True
@@ -250,3 +296,9 @@ class WebSocketSession:
     def heartbeat(self, now: float, idle: float) -> None:
         if not self._closed and self.connection is not None and now - self.last_send >= idle:
             self.send({"action": Action.HEARTBEAT})
+
+
+def _wire_size(event: Frame) -> int:
+    """The bytes a masked client frame took on the wire: header, extended length, mask, payload."""
+    size = len(event.data)
+    return 2 + (0 if size < 126 else 2 if size < 65536 else 8) + 4 + size
