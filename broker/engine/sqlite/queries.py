@@ -18,6 +18,14 @@ from ..base import HistoryQuery
 from ..mutations import fold, versions_of
 from .schema import unpack_message
 
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _seq(value: int) -> int:
+    """A position bound SQLite can hold: a time far past or future compares like the int64 limit."""
+    return min(max(value, _INT64_MIN), _INT64_MAX)
+
+
 _ONE = "SELECT body FROM messages WHERE channel = ? AND seq = ? AND idx = ?"
 
 
@@ -27,16 +35,16 @@ def history_sql(channel: str, query: HistoryQuery) -> tuple[str, list[object]]:
     params: list[object] = [channel]
     if query.after is not None:
         clauses.append("seq > ?")
-        params.append(query.after)
+        params.append(_seq(query.after))
     if query.until is not None:
         clauses.append("seq <= ?")
-        params.append(query.until)
+        params.append(_seq(query.until))
     if query.start is not None:
         clauses.append("seq >= ?")
-        params.append(query.start * COUNTER_LIMIT)
+        params.append(_seq(query.start * COUNTER_LIMIT))
     if query.end is not None:
         clauses.append("seq < ?")
-        params.append((query.end + 1) * COUNTER_LIMIT)
+        params.append(_seq((query.end + 1) * COUNTER_LIMIT))
     backwards = query.direction == "backwards"
     if query.cursor is not None:
         seq, index = query.cursor
