@@ -16,6 +16,7 @@ from .epoch import new_epoch
 from .mutations import check_appendable, delivery, fold, stamp_part, stored_form, versions_of
 from .query import select
 from .retention import RetentionPolicy
+from .scope import plain_name
 
 
 @dataclass(slots=True)
@@ -126,7 +127,7 @@ class MemoryEngine(Engine):
         log = self._logs.get(channel)
         original = log.originals.get(part.serial or "") if log else None
         if log is None or original is None or part.serial is None:
-            raise not_found(f"Message {part.serial} not found on channel {channel}")
+            raise not_found(f"Message {part.serial} not found on channel {plain_name(channel)}")
         current = log.current.get(part.serial, original)
         authorize(current)
         if part.action == MessageAction.APPEND:

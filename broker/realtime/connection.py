@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from ..auth import AuthContext, KeyStore, authenticate_bearer, for_inband_auth, reauthorise
 from ..config import Config
 from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewind
-from ..core.hub import MUTATIONS, Hub
+from ..core.hub import MUTATIONS, AppHub
 from ..core.rollup import PARAM as ROLLUP_PARAM
 from ..core.rollup import parse_window
 from ..protocol.actions import ACKED_ACTIONS, DEFAULT_MODES, MODE_MASK, Action, Flag, MessageAction
@@ -65,7 +65,7 @@ class Attachment:
 
 
 class Connection:
-    def __init__(self, hub: Hub, config: Config, keys: KeyStore, auth: AuthContext, client_id: str | None,
+    def __init__(self, hub: AppHub, config: Config, keys: KeyStore, auth: AuthContext, client_id: str | None,
                  fmt: Format, echo: bool = True, background: Background | None = None) -> None:
         self.hub = hub
         self.config = config
@@ -230,6 +230,8 @@ class Connection:
             raise AblyError(40101, 401, "AUTH needs auth.accessToken")
         try:
             new = authenticate_bearer(self.keys, token, now_ms(), raw=True)
+            if new.app_id != self.hub.app_id:
+                raise AblyError(40101, 401, "Re-authentication must use a credential of the connection's app")
             reauthorise(self.client_id, new)
         except AblyError as exc:
             raise for_inband_auth(exc) from exc

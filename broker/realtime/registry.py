@@ -78,7 +78,7 @@ class ConnectionRegistry:
                 resumed.rollup_window = rollup_window
                 return resumed
             error = self._resume_error(resume_key)
-        connection = Connection(self.hub, self.config, self.keys, auth, client_id, fmt, echo, self.background)
+        connection = Connection(self.hub.app(auth.app_id), self.config, self.keys, auth, client_id, fmt, echo, self.background)
         connection.rollup_window = rollup_window
         self._by_key[connection.key] = connection
         connection.attach_transport(transport, error)
@@ -97,6 +97,8 @@ class ConnectionRegistry:
         """Same connectionId, same msgSerial history; channels come back through the client's ATTACHes."""
         connection = self._by_key.get(key)
         if connection is None or connection.client_id != client_id or connection.fmt is not fmt:
+            return None
+        if connection.hub.app_id != auth.app_id:  # another app's connection is unknown to this one
             return None
         timer = self._expiry.pop(key, None)
         if timer is not None:

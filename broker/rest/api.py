@@ -149,6 +149,7 @@ class RestApi:
 
     async def publish(self, request: Request, channel: str) -> Response:
         auth, client_id = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         if len(request.body) > self.config.max_http_body:
             raise AblyError(40009, 413, "Request body too large")
         body = decode(request.body, request.body_format) if request.body else None
@@ -156,7 +157,7 @@ class RestApi:
         if not items or any(not isinstance(item, dict) for item in items):
             raise AblyError(40001, 400, "Publish body must be a message object or a non-empty array of them")
         messages = [Message.from_wire(item, request.body_format) for item in items]
-        published = await self.hub.publish(channel, messages, auth, client_id, self.config.max_message_size,
+        published = await hub.publish(channel, messages, auth, client_id, self.config.max_message_size,
                                            id_base=secrets.token_urlsafe(9), connection_id=None)
         sent = published if isinstance(published, list) else published.messages  # a list: ephemeral
         payload = {"channel": channel, "messageId": messages[0].id, "serials": [m.serial for m in sent]}
@@ -164,6 +165,7 @@ class RestApi:
 
     async def mutate(self, request: Request, channel: str, serial: str) -> Response:
         auth, client_id = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         body = decode(request.body, request.body_format) if request.body else None
         if not isinstance(body, dict):
             raise AblyError(40001, 400, "The body must be one message object")
@@ -171,23 +173,25 @@ class RestApi:
         message.serial = serial
         if message.action not in MUTATIONS:
             raise AblyError(40003, 400, "action must be 1 (update), 2 (delete) or 5 (append)")
-        publication = await self.hub.mutate(channel, message, auth, client_id, self.config.rules,
+        publication = await hub.mutate(channel, message, auth, client_id, self.config.rules,
                                             self.config.max_message_size)
         return payload_response(request, {"versionSerial": publication.messages[0].version["serial"]})  # type: ignore[index]
 
     async def get_message(self, request: Request, channel: str, serial: str) -> Response:
         auth, _ = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         self.require(auth, channel, "history")
-        message = await self.hub.get_message(channel, serial)
+        message = await hub.get_message(channel, serial)
         if message is None:
             raise not_found(f"Message {serial} not found on channel {channel}")
-        [message] = await self.hub.annotations.with_summaries(channel, [message])
+        [message] = await hub.annotations.with_summaries(channel, [message])
         return payload_response(request, message.to_wire(response_format(request)))
 
     async def versions(self, request: Request, channel: str, serial: str) -> Response:
         auth, _ = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         self.require(auth, channel, "history")
-        items = await self.hub.versions(channel, serial)
+        items = await hub.versions(channel, serial)
         if not items:
             raise not_found(f"Message {serial} not found on channel {channel}")
         if request.query.get("direction", "forwards") == "backwards":
@@ -198,9 +202,10 @@ class RestApi:
 
     async def history(self, request: Request, channel: str) -> Response:
         auth, _ = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         self.require(auth, channel, "history")
         query = self.history_query(request.query)
-        items = await self.hub.annotations.with_summaries(channel, await self.hub.history(channel, query))
+        items = await hub.annotations.with_summaries(channel, await hub.history(channel, query))
         fmt = response_format(request)
         wire = [m.to_wire(fmt) for m in items]
         links = self.links(request, "messages", items, query)
@@ -240,13 +245,14 @@ class RestApi:
 
     async def channel_status(self, request: Request, channel: str) -> Response:
         auth, _ = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         self.require(auth, channel, "channel-metadata")
-        live = self.hub.get(channel)
+        live = hub.get(channel)
         subscribers = live.subscriber_count if live else 0
-        members = await self.hub.presence_members(channel)
+        members = await hub.presence_members(channel)
         metrics = {"connections": subscribers, "publishers": 0, "subscribers": subscribers,
                    "presenceConnections": len({m.connection_id for m in members}), "presenceMembers": len(members),
-                   "presenceSubscribers": self.hub.presence.subscriber_count(channel)}
+                   "presenceSubscribers": hub.presence.subscriber_count(channel)}
         payload: dict[str, Any] = {"channelId": channel, "name": channel,
                                    "status": {"isActive": subscribers > 0, "occupancy": {"metrics": metrics}}}
         return payload_response(request, payload)

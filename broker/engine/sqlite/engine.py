@@ -49,6 +49,7 @@ from ..dedup import DEFAULT_WINDOW_MS, DedupIndex
 from ..epoch import new_epoch
 from ..mutations import check_appendable, delivery, fold, merge_appends, stamp_part, stored_form
 from ..retention import RetentionPolicy
+from ..scope import plain_name
 from . import retention
 from .queries import Reader
 from .schema import SCHEMA_VERSION, pack_message
@@ -249,7 +250,7 @@ class SqliteEngine(Engine):
                         authorize: Authorizer) -> Pending:
         """Check and stamp a mutation against the message's latest state; no await, so in order."""
         if current is None:
-            raise not_found(f"Message {serial} not found on channel {channel}")
+            raise not_found(f"Message {serial} not found on channel {plain_name(channel)}")
         authorize(current)
         if part.action == MessageAction.APPEND:
             check_appendable(current, part)
