@@ -16,7 +16,7 @@ from .epoch import new_epoch
 from .mutations import check_appendable, delivery, fold, stamp_part, stored_form, versions_of
 from .query import select
 from .retention import RetentionPolicy
-from .scope import plain_name
+from .scope import plain_name, scope_of
 
 
 @dataclass(slots=True)
@@ -110,6 +110,17 @@ class MemoryEngine(Engine):
             cutoff = self.retention.ttl_cutoff_seq(channel, now_ms, COUNTER_LIMIT)
             if cutoff is not None and log.seqs and log.seqs[0] < cutoff:
                 removed += log.drop_oldest(bisect.bisect_left(log.seqs, cutoff))
+        return removed
+
+    async def drop_scope(self, scope: str) -> int:
+        self._drop_members(scope)
+        keys = [key for key in self._logs if scope_of(key) == scope]
+        self._dedup.forget(set(keys))
+        removed = 0
+        for key in keys:
+            log = self._logs[key]
+            removed += len(log.items)
+            self._logs[key] = _Log(last_seq=log.last_seq, floor=log.last_seq)
         return removed
 
     async def head(self, channel: str) -> Position:
