@@ -63,6 +63,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         default=_env("append_rollup_window", "0"),
                         help=f"default ms over which live appends to a message are delivered as one "
                              f"({', '.join(map(str, WINDOWS))}; 0: off; Ably's default is 40)")
+    parser.add_argument("--sandbox", action="store_true", default=_env("sandbox", "") in ("1", "true"),
+                        help="provision apps at runtime like Ably's sandbox: POST /apps, DELETE /apps/{id} (off)")
     args = parser.parse_args(argv)
     if args.keys is None:
         args.keys = env_keys
@@ -145,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
                     outbound_buffer_limit=args.outbound_buffer, rules=ChannelRules.parse(args.channel_rules),
                     retention=RetentionPolicy(tuple(args.retention)), dedup_window_ms=int(args.dedup_window * 1000),
                     append_rollup_window_ms=args.append_rollup_window)
+    config.sandbox = args.sandbox
     if not config.keys:
         key = development_key(config.db)
         config.keys = [key]

@@ -30,3 +30,4 @@ class Config:
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     dedup_window_ms: int = DEFAULT_WINDOW_MS
     append_rollup_window_ms: int = 0  # live appends coalesced per window (0: each delivered as it comes)
+    sandbox: bool = False  # POST /apps and DELETE /apps/{id} provision apps at runtime (core/provisioning)

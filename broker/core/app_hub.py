@@ -84,6 +84,11 @@ class AppHub:
         self.presence = AppPresence(hub.presence, app_id)
         self.annotations = AppAnnotations(hub.annotations, app_id)
 
+    @property
+    def rules(self) -> ChannelRules:
+        """This app's channel rules (a provisioned app's namespaces, else the broker's)."""
+        return self._hub.rules_of(self.app_id)
+
     def key(self, channel: str) -> str:
         """The storage key of one of this app's channels."""
         return scoped(self.app_id, channel)

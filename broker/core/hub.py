@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Sequence
 from ..engine.base import Authorizer, Engine, HistoryQuery, Publication
 from ..engine.mutations import MUTATIONS
 from ..engine.presence import PresenceEvent
+from ..engine.scope import scope_of
 from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import Position
@@ -21,13 +22,17 @@ from .app_hub import AppHub
 from .channel import Channel, now_ms
 from .frames import Framer
 from .presence import PresenceHub, synthesized_leaves
+from .rules import ChannelRules
 
 __all__ = ["MUTATIONS", "AppHub", "HistoryQuery", "Hub", "Publication"]
 
 
 class Hub:
-    def __init__(self, engine: Engine, framer: Framer, rollup_window: int = 0) -> None:
+    def __init__(self, engine: Engine, framer: Framer, rollup_window: int = 0,
+                 rules: ChannelRules | None = None) -> None:
         self._engine = engine
+        self.rules = rules or ChannelRules()  # every app's, unless it has its own (set_rules)
+        self._app_rules: dict[str, ChannelRules] = {}
         self._framer = framer
         self._rollup_window = rollup_window
         self._channels: dict[str, Channel] = {}
@@ -35,6 +40,20 @@ class Hub:
         self.presence = PresenceHub(engine, framer, self._delivered)
         self.annotations = AnnotationHub(engine, framer, self._latest)
         self._apps: dict[str, AppHub] = {}
+
+    def set_rules(self, app_id: str, rules: ChannelRules) -> None:
+        self._app_rules[app_id] = rules
+
+    def rules_of(self, app_id: str) -> ChannelRules:
+        return self._app_rules.get(app_id, self.rules)
+
+    async def drop_app(self, app_id: str) -> int:
+        """Delete everything stored for an app (its connections have ended); returns messages removed."""
+        self._apps.pop(app_id, None)
+        self._app_rules.pop(app_id, None)
+        for key in [key for key in self._channels if scope_of(key) == app_id]:
+            del self._channels[key]
+        return await self._engine.drop_scope(app_id)
 
     def app(self, app_id: str) -> AppHub:
         """The view of one app: its channel names, stored under its scope."""

@@ -140,6 +140,18 @@ class ConnectionRegistry:
         """A fatal ERROR was sent: the state cannot be resumed."""
         self.discard(connection)
 
+    async def end_app(self, app_id: str) -> None:
+        """The app was deleted: its connections fail (40101) and cannot be resumed; returns once
+        the presence leaves they started have run."""
+        error = AblyError(40101, 401, f"App {app_id} was deleted")
+        for connection in [c for c in self._by_key.values() if c.hub.app_id == app_id]:
+            transport = connection.transport
+            self.discard(connection)
+            if transport is not None:
+                transport.send({"action": Action.ERROR, "error": error.to_wire()})
+                transport.close()
+        await self.background.settled()
+
     def discard(self, connection: Connection) -> None:
         self._by_key.pop(connection.key, None)
         timer = self._expiry.pop(connection.key, None)

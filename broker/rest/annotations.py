@@ -24,7 +24,7 @@ async def publish(api: RestApi, request: Request, channel: str, serial: str) -> 
     body = decode(request.body, request.body_format) if request.body else None
     items = body if isinstance(body, list) else [body]
     annotations = [Annotation.from_wire(item, request.body_format, message_serial=serial) for item in items]
-    prepare_annotations(annotations, channel, auth, client_id, api.config.rules, api.config.max_message_size)
+    prepare_annotations(annotations, channel, auth, client_id, hub.rules, api.config.max_message_size)
     base_id = secrets.token_urlsafe(9)
     for index, annotation in enumerate(annotations):
         if annotation.id is None:

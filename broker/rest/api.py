@@ -22,13 +22,14 @@ from ..auth import (
 from ..config import Config
 from ..core.channel import now_ms
 from ..core.hub import MUTATIONS, HistoryQuery, Hub
+from ..core.provisioning import Sandbox
 from ..protocol.channels import parse_channel_name
 from ..protocol.errors import AblyError, invalid_param, not_found
 from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import parse_position, seq_of_serial
 from ..protocol.wire import decode
-from . import annotations
+from . import annotations, sandbox
 from .http import Request, Response, error_response, payload_response, response_format
 from .params import int_param, limit_param
 from .presence import get_history as presence_history
@@ -48,6 +49,7 @@ class RestApi:
         self.config = config
         self._ready = ready
         self.nonces = NonceCache()
+        self.sandbox: Sandbox | None = None  # provisioning, with --sandbox
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -79,6 +81,13 @@ class RestApi:
         if seg == ["stats"] and method == "GET":
             self.authenticate(request)
             return payload_response(request, [])
+        if self.sandbox is not None and seg[:1] in (["apps"], ["stats"]):
+            if seg == ["apps"] and method == "POST":
+                return await sandbox.create_app(self.sandbox, request)
+            if len(seg) == 2 and seg[0] == "apps" and method == "DELETE":
+                return await sandbox.delete_app(self, self.sandbox, request, seg[1])
+            if seg == ["stats"] and method == "POST":
+                return await sandbox.post_stats(self, request)
         if len(seg) == 3 and seg[0] == "keys" and seg[2] == "requestToken" and method == "POST":
             return await self.request_token(request, seg[1])
         if len(seg) >= 2 and seg[0] == "channels":
@@ -173,7 +182,7 @@ class RestApi:
         message.serial = serial
         if message.action not in MUTATIONS:
             raise AblyError(40003, 400, "action must be 1 (update), 2 (delete) or 5 (append)")
-        publication = await hub.mutate(channel, message, auth, client_id, self.config.rules,
+        publication = await hub.mutate(channel, message, auth, client_id, hub.rules,
                                             self.config.max_message_size)
         return payload_response(request, {"versionSerial": publication.messages[0].version["serial"]})  # type: ignore[index]
 
