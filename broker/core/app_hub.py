@@ -121,13 +121,13 @@ class AppHub:
         return self._hub.append(self.key(channel), list(messages), keys)
 
     def mutate(self, channel: str, request: Message, auth: AuthContext, client_id: str | None,
-               rules: ChannelRules, max_size: int) -> Awaitable[Publication]:
+               max_size: int) -> Awaitable[Publication]:
         """An update, delete or append of the message `request.serial` names; checked like `publish`
         (AblyError raises here), authorised against the original once storage finds it."""
         self._own(auth)
         if is_ephemeral(request):
             raise AblyError(40003, 400, "An update, delete or append cannot be ephemeral")
-        part, authorize = prepare_mutation(request, channel, auth, client_id, rules, max_size)
+        part, authorize = prepare_mutation(request, channel, auth, client_id, self.rules, max_size)
         return self._hub.mutate(self.key(channel), part, authorize)
 
     async def head(self, channel: str) -> Position:

@@ -1,8 +1,8 @@
 """The core channel service: the only caller of storage, and the registry of live channels.
 
-The Hub knows storage keys, not apps: realtime and REST reach it only through an app's view
-(`Hub.app`, core/app_hub), which checks and stamps, and maps the channel names its clients use
-to keys under the app's scope. Committed publications come back through the engine's hook and
+The Hub stores and routes by storage key, never by channel name: realtime and REST reach it
+only through an app's view (`Hub.app`, core/app_hub), which checks and stamps, and maps the
+channel names its clients use to keys under the app's scope. Committed publications come back through the engine's hook and
 are routed by key to the live channel that fans them out.
 """
 

@@ -407,8 +407,7 @@ class Connection:
     def _mutate(self, channel: str, messages: list[Message], slot: _Slot) -> None:
         if len(messages) != 1 or messages[0].action not in MUTATIONS:
             raise AblyError(40000, 400, "An update, delete or append is one message with action 1, 2 or 5")
-        mutation = self.hub.mutate(channel, messages[0], self.auth, self.client_id, self.hub.rules,
-                                   self.config.max_message_size)
+        mutation = self.hub.mutate(channel, messages[0], self.auth, self.client_id, self.config.max_message_size)
         live = self.hub.get(channel)
         if self.rollup_window is not None and live is not None and messages[0].action == MessageAction.APPEND:
             live.note_rollup_window(messages[0].serial or "", self.rollup_window)

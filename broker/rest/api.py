@@ -182,7 +182,7 @@ class RestApi:
         message.serial = serial
         if message.action not in MUTATIONS:
             raise AblyError(40003, 400, "action must be 1 (update), 2 (delete) or 5 (append)")
-        publication = await hub.mutate(channel, message, auth, client_id, hub.rules,
+        publication = await hub.mutate(channel, message, auth, client_id,
                                             self.config.max_message_size)
         return payload_response(request, {"versionSerial": publication.messages[0].version["serial"]})  # type: ignore[index]
 
