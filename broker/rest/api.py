@@ -83,7 +83,7 @@ class RestApi:
             return payload_response(request, [])
         if self.sandbox is not None and seg[:1] in (["apps"], ["stats"]):
             if seg == ["apps"] and method == "POST":
-                return await sandbox.create_app(self.sandbox, request)
+                return await sandbox.create_app(self, self.sandbox, request)
             if len(seg) == 2 and seg[0] == "apps" and method == "DELETE":
                 return await sandbox.delete_app(self, self.sandbox, request, seg[1])
             if seg == ["stats"] and method == "POST":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.provisioning import Sandbox
 from ..protocol.errors import AblyError
@@ -13,11 +13,22 @@ if TYPE_CHECKING:
     from .api import RestApi
 
 
-async def create_app(sandbox: Sandbox, request: Request) -> Response:
-    """No credential: the sandbox lets anyone reaching it make an app, as Ably's does."""
+async def create_app(api: RestApi, sandbox: Sandbox, request: Request) -> Response:
+    """No credential: the sandbox lets anyone reaching it make an app, as Ably's does. The answer
+    also says where the app is served (endpoint/port/tls, which a harness given
+    ABLY_LOCAL_SANDBOX_URL routes its clients at): here, as the request reached us."""
     body = decode(request.body, request.body_format) if request.body else None
     app = await sandbox.create(body)
-    return payload_response(request, app.answer(), 201)
+    return payload_response(request, {**app.answer(), **_routing(api, request)}, 201)
+
+
+def _routing(api: RestApi, request: Request) -> dict[str, Any]:
+    header = request.headers.get("host", "")
+    host, colon, port = header.rpartition(":")
+    if not (colon and port.isdigit()):
+        host, port = header, ""
+    return {"endpoint": host.strip("[]") or api.config.host, "port": int(port) if port else api.config.port,
+            "tls": False}
 
 
 async def delete_app(api: RestApi, sandbox: Sandbox, request: Request, app_id: str) -> Response:

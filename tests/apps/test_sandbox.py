@@ -50,6 +50,8 @@ def test_post_apps_answers_what_the_suites_read(sandbox: BrokerProcess) -> None:
         assert Capability.parse(key["capability"]) == expected
     assert app["keys"][4]["revocableTokens"] is True
     assert [c["name"] for c in app["channels"]] == [FIXTURE_CHANNEL]
+    # where to route clients, for harnesses given ABLY_LOCAL_SANDBOX_URL
+    assert (app["endpoint"], app["port"], app["tls"]) == ("127.0.0.1", sandbox.port, False)
 
 
 def test_a_provisioned_key_works_with_its_capability(sandbox: BrokerProcess) -> None:
