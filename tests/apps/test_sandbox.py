@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,9 @@ UPDATE = 1
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> BrokerProcess:
+def sandbox(tmp_path: Path) -> Iterator[BrokerProcess]:
     proc = BrokerProcess(db=tmp_path / "broker.db", extra_args=["--sandbox"]).start()
-    yield proc  # type: ignore[misc]
+    yield proc
     proc.stop()
 
 

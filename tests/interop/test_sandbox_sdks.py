@@ -40,6 +40,7 @@ def test_ably_js_uses_a_provisioned_app(ably_js: None, sandbox: BrokerProcess) -
                                           "key": app["keys"][0]["keyStr"], "limitedKey": app["keys"][1]["keyStr"],
                                           "fixtureChannel": FIXTURE_CHANNEL}, brokers=(sandbox,))
     assert sorted(result["restFixtures"]) == FIXTURE_CLIENTS
+    assert result["decoded"] == {"example": {"json": "Object"}}  # the fixture's json encoding, decoded by the SDK
     assert sorted(result["realtimeFixtures"]) == FIXTURE_CLIENTS
     assert [m["data"]["value"] for m in result["received"]] == ["hello sandbox"]
     assert result["refused"] == {"code": 40160, "statusCode": 401}

@@ -3,7 +3,9 @@
 import { scenario, realtime, rest, connected, collector, withTimeout, closeAll } from './lib.mjs';
 
 scenario(async (p) => {
-  const restFixtures = (await rest(p).channels.get(p.fixtureChannel).presence.get()).items.map((m) => m.clientId);
+  const restMembers = (await rest(p).channels.get(p.fixtureChannel).presence.get()).items;
+  const restFixtures = restMembers.map((m) => m.clientId);
+  const decoded = restMembers.find((m) => m.clientId === 'client_decoded')?.data ?? null;
 
   const client = await connected(realtime(p));
   const fixtureChannel = client.channels.get(p.fixtureChannel);
@@ -23,5 +25,5 @@ scenario(async (p) => {
   }
   const allowed = await rest(p, { key: p.limitedKey }).channels.get('canpublish:x').publish('yes', 'fine');
   await closeAll();
-  return { restFixtures, realtimeFixtures, received: received.list, refused, allowed: allowed?.serials?.length ?? 0 };
+  return { restFixtures, decoded, realtimeFixtures, received: received.list, refused, allowed: allowed?.serials?.length ?? 0 };
 });
