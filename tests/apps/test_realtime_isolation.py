@@ -138,3 +138,19 @@ async def test_annotations_stay_within_the_app(two_apps: tuple[App, App]) -> Non
     assert beta.get(f"/channels/{ROOM}/messages/{serial}/annotations").json() == []
     await a.close()
     await b.close()
+
+
+async def test_ephemeral_messages_stay_within_the_app(two_apps: tuple[App, App]) -> None:
+    alpha, beta = two_apps
+    a, _ = await alpha.connect()
+    b, _ = await beta.connect()
+    await a.attach(ROOM)
+    await b.attach(ROOM)
+    ack = await a.ack(await a.publish(ROOM, [{"data": "fleeting", "extras": {"ephemeral": True}}]))
+    assert ack["action"] == Action.ACK
+    assert data_of([await a.expect(Action.MESSAGE)], Action.MESSAGE) == ["fleeting"]
+    await published(b, ROOM, "beta's own")
+    assert data_of([await b.expect(Action.MESSAGE)], Action.MESSAGE) == ["beta's own"]
+    assert data_of(b.skipped, Action.MESSAGE) == []
+    await a.close()
+    await b.close()
