@@ -336,7 +336,7 @@ class SqliteEngine(Engine):
             try:
                 self._notify(pending.publication)
             except Exception:  # a faulty listener must not fail appends that are committed
-                log.exception("publication listener failed on %s", pending.publication.channel)
+                log.exception("publication listener failed on %r", pending.publication.channel)
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_result(pending.publication)
