@@ -83,6 +83,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         default=int(_env("max_unread_responses", str(64 << 20)) or 64 << 20),
                         help="HTTP response bytes left unread, all sockets together, before the longest-unread "
                              "sockets are cut off")
+    parser.add_argument("--sandbox", action="store_true", default=_env("sandbox", "") in ("1", "true"),
+                        help="provision apps at runtime like Ably's sandbox: POST /apps, DELETE /apps/{id} (off)")
     args = parser.parse_args(argv)
     if args.log_format not in LOG_FORMATS:
         parser.error(f"BROKER_LOG_FORMAT: use {' or '.join(LOG_FORMATS)}, not {args.log_format!r}")
@@ -172,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
                     response_stall_timeout_ms=int(args.response_stall_timeout * 1000),
                     max_pending_connections=args.max_pending_connections,
                     max_unread_responses=args.max_unread_responses, log_format=args.log_format)
+    config.sandbox = args.sandbox
     if not config.keys:
         key = development_key(config.db)
         config.keys = [key]

@@ -37,3 +37,4 @@ class Config:
     response_stall_timeout_ms: int = 30_000  # an HTTP client that reads none of its response for this long is cut off
     max_pending_connections: int = 1024  # sockets waiting for a request head; more are answered 503 and closed
     max_unread_responses: int = 64 * 1024 * 1024  # HTTP response bytes clients leave unread, all sockets together
+    sandbox: bool = False  # POST /apps and DELETE /apps/{id} provision apps at runtime (core/provisioning)

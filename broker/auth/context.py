@@ -31,6 +31,11 @@ class AuthContext:
     method: Literal["basic", "token"]
     token: str | None = None
 
+    @property
+    def app_id(self) -> str:
+        """The app whose channels, history and presence this credential reaches."""
+        return self.key_name.partition(".")[0]
+
 
 def invalid_credentials(message: str) -> AblyError:
     return AblyError(40101, 401, message)

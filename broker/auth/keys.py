@@ -58,23 +58,44 @@ def parse_key_spec(spec: str) -> ApiKey:
     return ApiKey(name, secret, capability)
 
 
-class KeyStore:
-    """Keys of one broker app, by key name; all keys share one appId (§9.1)."""
+def _check_app_id(app_id: str) -> None:
+    # The app id scopes stored data (engine/scope): it may not hold the NUL that delimits it.
+    if any(ord(ch) < 32 for ch in app_id):
+        raise _unreadable("the appId may not contain control characters")
 
-    def __init__(self, keys: Iterable[ApiKey]) -> None:
+
+class KeyStore:
+    """Keys by key name, of every app the broker serves; each key's app is the part of its name
+    before the dot. Keys can be added and an app's keys removed while running (provisioning)."""
+
+    def __init__(self, keys: Iterable[ApiKey] = ()) -> None:
         self._keys: dict[str, ApiKey] = {}
-        for key in keys:
-            if key.name in self._keys:
-                raise ValueError(f"Key {key.name} is configured twice")
-            self._keys[key.name] = key
-        app_ids = {key.app_id for key in self._keys.values()}
-        if len(app_ids) > 1:
-            raise ValueError(f"All keys must share one appId, got {sorted(app_ids)}")
-        self.app_id: str | None = app_ids.pop() if app_ids else None
+        self.add(keys)
 
     @classmethod
     def from_specs(cls, specs: Iterable[str]) -> KeyStore:
         return cls(parse_key_spec(spec) for spec in specs)
+
+    def add(self, keys: Iterable[ApiKey]) -> None:
+        """Add keys all at once, or none: a name configured twice raises ValueError."""
+        batch: dict[str, ApiKey] = {}
+        for key in keys:
+            _check_app_id(key.app_id)
+            if key.name in self._keys or key.name in batch:
+                raise ValueError(f"Key {key.name} is configured twice")
+            batch[key.name] = key
+        self._keys.update(batch)
+
+    def remove_app(self, app_id: str) -> list[ApiKey]:
+        """Forget every key of `app_id`; returns them."""
+        gone = [key for key in self._keys.values() if key.app_id == app_id]
+        for key in gone:
+            del self._keys[key.name]
+        return gone
+
+    @property
+    def app_ids(self) -> set[str]:
+        return {key.app_id for key in self._keys.values()}
 
     def get(self, name: str) -> ApiKey | None:
         return self._keys.get(name)
@@ -83,7 +104,7 @@ class KeyStore:
         return name in self._keys
 
     def __iter__(self) -> Iterator[ApiKey]:
-        return iter(self._keys.values())
+        return iter(list(self._keys.values()))
 
     def __len__(self) -> int:
         return len(self._keys)

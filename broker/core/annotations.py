@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.base import Engine, HistoryQuery, Publication
+from ..engine.scope import plain_name
 from ..protocol.actions import Action, MessageAction
 from ..protocol.annotation import Annotation, SummarisedMessage
 from ..protocol.errors import AblyError, not_found
@@ -101,9 +102,9 @@ class AnnotationHub:
             try:
                 created_ms = parse_serial(serial)[0].seq // COUNTER_LIMIT
             except AblyError:
-                raise not_found(f"Message {serial} not found on channel {channel}") from None
+                raise not_found(f"Message {serial} not found on channel {plain_name(channel)}") from None
             if await self._engine.get_message(channel, serial) is None:
-                raise not_found(f"Message {serial} not found on channel {channel}")
+                raise not_found(f"Message {serial} not found on channel {plain_name(channel)}")
             entries = [a.to_entry() for a in group]
             await self._engine.append(annotation_log(channel, serial), entries, max(now_ms, created_ms + 1))
             for annotation, entry in zip(group, entries):
@@ -132,7 +133,7 @@ class AnnotationHub:
                 summary = await self.summary(channel, message.serial) if message.serial else None
                 out.append(SummarisedMessage.of(message, summary) if summary is not None else message)
         except Exception:  # a read that cannot add summaries still returns the messages
-            log.exception("summaries of %s not read", channel)
+            log.exception("summaries of %s not read", plain_name(channel))
             return messages
         return out
 
@@ -207,7 +208,7 @@ class AnnotationHub:
                 if changed or loaded:
                     self._send_summary(key, state)
         except Exception:
-            log.exception("summary of %s on %s not updated", key[1], key[0])
+            log.exception("summary of %s on %s not updated", key[1], plain_name(key[0]))
         finally:
             self._pending.pop(key, None)
 

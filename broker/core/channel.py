@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..engine.base import Engine, HistoryQuery, Publication
+from ..engine.scope import plain_name
 from ..observe.metrics import Metrics
 from ..protocol.actions import MessageAction
 from ..protocol.errors import AblyError
@@ -121,6 +122,8 @@ def parse_rewind(value: str, limit: str | None = None) -> Rewind:
 
 
 class Channel:
+    """`name` is the channel's storage key (engine/scope); frames carry each subscription's own name."""
+
     def __init__(self, name: str, engine: Engine, framer: Framer, rollup_window: int = 0, *,
                  metrics: Metrics) -> None:
         self.name = name
@@ -233,8 +236,8 @@ class Channel:
             obj = publication_frame(sub.wire_name, pubs, sub.fmt, ts, skip, whole)
             return None if obj is None else self._framer(encode(obj, sub.fmt), sub.fmt)
         except Exception:
-            log.exception("channel %s: could not encode a %s frame; skipped", self.name, sub.fmt.value,
-                          extra={"channel": self.name})
+            log.exception("channel %s: could not encode a %s frame; skipped", plain_name(self.name), sub.fmt.value,
+                          extra={"channel": plain_name(self.name)})
             return None
 
     def remove(self, sub: Subscription) -> None:

@@ -1,46 +1,68 @@
 """The core channel service: the only caller of storage, and the registry of live channels.
 
-Realtime and REST reach the engine only through here: publish (checks, then server-stamped
-identity, then the append), mutate, history, replay points, single messages and their
-versions, and presence. Committed publications come back through the engine's hook and are
-routed to the live channel that fans them out.
+The Hub stores and routes by storage key, never by channel name: realtime and REST reach it
+only through an app's view (`Hub.app`, core/app_hub), which checks and stamps, and maps the
+channel names its clients use to keys under the app's scope. Committed publications come back through the engine's hook and
+are routed by key to the live channel that fans them out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
 
-from ..auth import AuthContext
-from ..engine.base import Engine, HistoryQuery, Publication
+from ..engine.base import Authorizer, Engine, HistoryQuery, Publication
 from ..engine.mutations import MUTATIONS
 from ..engine.presence import PresenceEvent
+from ..engine.scope import scope_of
 from ..observe.metrics import Metrics
-from ..protocol.errors import AblyError
 from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import Position
 from .annotations import AnnotationHub
+from .app_hub import AppHub
 from .channel import Channel, now_ms
-from .ephemeral import ephemeral_batch, is_ephemeral, publish_ephemeral
 from .frames import Framer
-from .mutate import prepare_mutation
 from .presence import PresenceHub, synthesized_leaves
-from .publish import prepare_presence, prepare_publish, stamp_messages
 from .rules import ChannelRules
 
-__all__ = ["MUTATIONS", "HistoryQuery", "Hub", "Publication"]
+__all__ = ["MUTATIONS", "AppHub", "HistoryQuery", "Hub", "Publication"]
 
 
 class Hub:
-    def __init__(self, engine: Engine, framer: Framer, rollup_window: int = 0, metrics: Metrics | None = None) -> None:
+    def __init__(self, engine: Engine, framer: Framer, rollup_window: int = 0,
+                 rules: ChannelRules | None = None, metrics: Metrics | None = None) -> None:
         self._engine = engine
         self.metrics = metrics if metrics is not None else Metrics()
+        self.rules = rules or ChannelRules()  # every app's, unless it has its own (set_rules)
+        self._app_rules: dict[str, ChannelRules] = {}
         self._framer = framer
         self._rollup_window = rollup_window
         self._channels: dict[str, Channel] = {}
         engine.set_listener(self._on_publication)
         self.presence = PresenceHub(engine, framer, self._delivered)
         self.annotations = AnnotationHub(engine, framer, self._latest)
+        self._apps: dict[str, AppHub] = {}
+
+    def set_rules(self, app_id: str, rules: ChannelRules) -> None:
+        self._app_rules[app_id] = rules
+
+    def rules_of(self, app_id: str) -> ChannelRules:
+        return self._app_rules.get(app_id, self.rules)
+
+    async def drop_app(self, app_id: str) -> int:
+        """Delete everything stored for an app (its connections have ended); returns messages removed."""
+        self._apps.pop(app_id, None)
+        self._app_rules.pop(app_id, None)
+        for key in [key for key in self._channels if scope_of(key) == app_id]:
+            del self._channels[key]
+        return await self._engine.drop_scope(app_id)
+
+    def app(self, app_id: str) -> AppHub:
+        """The view of one app: its channel names, stored under its scope."""
+        view = self._apps.get(app_id)
+        if view is None:
+            view = self._apps[app_id] = AppHub(self, app_id)
+        return view
 
     # -- live channels ------------------------------------------------------------------
 
@@ -79,78 +101,51 @@ class Hub:
     def __len__(self) -> int:
         return len(self._channels)
 
-    def live_names(self) -> list[str]:
-        """Names of the live channels (someone is attached), sorted: Ably's channel enumeration."""
+    def live_keys(self) -> list[str]:
+        """Storage keys of the live channels (someone is attached), sorted."""
         return sorted(self._channels)
 
     async def ping(self) -> None:
         """Raise unless storage answers (readiness)."""
         await self._engine.ping()
 
-    # -- messages -----------------------------------------------------------------------
+    # -- storage, by key (an app's view, core/app_hub, maps its channel names to keys) -------
 
-    def publish(self, channel: str, messages: Sequence[Message], auth: AuthContext, client_id: str | None,
-                max_size: int, *, id_base: str,
-                connection_id: str | None) -> Awaitable[Publication | list[Message]]:
-        """Check and stamp now (AblyError raises here), and start the append: the awaitable gives
-        the committed publication (each message's serial, a repeat's the first copy's), or for an
-        ephemeral batch the messages delivered live and never stored (no serials)."""
-        ephemeral = ephemeral_batch(messages)
-        size = prepare_publish(messages, channel, auth, client_id, max_size)
-        if connection_id is None:
-            self.metrics.rest_messages_in += len(messages)
-            self.metrics.rest_message_bytes_in += size
-        else:
-            self.metrics.realtime_messages_in += len(messages)
-            self.metrics.realtime_message_bytes_in += size
-        keys = stamp_messages(messages, id_base, connection_id)
-        if ephemeral:
-            return publish_ephemeral(self, channel, list(messages), now_ms())
-        return self._engine.append(channel, list(messages), now_ms(), idempotency_keys=keys)
+    def append(self, key: str, messages: list[Message],
+               idempotency_keys: Sequence[str | None]) -> Awaitable[Publication]:
+        """Store checked, stamped messages at the log's next position."""
+        return self._engine.append(key, messages, now_ms(), idempotency_keys=idempotency_keys)
 
-    def mutate(self, channel: str, request: Message, auth: AuthContext, client_id: str | None,
-               rules: ChannelRules, max_size: int) -> Awaitable[Publication]:
-        """An update, delete or append of the message `request.serial` names; checked like `publish`
-        (AblyError raises here), authorised against the original once storage finds it."""
-        if is_ephemeral(request):
-            raise AblyError(40003, 400, "An update, delete or append cannot be ephemeral")
-        part, authorize = prepare_mutation(request, channel, auth, client_id, rules, max_size)
-        return self._engine.mutate(channel, part, now_ms(), authorize)
+    def mutate(self, key: str, part: Message, authorize: Authorizer) -> Awaitable[Publication]:
+        return self._engine.mutate(key, part, now_ms(), authorize)
 
-    async def head(self, channel: str) -> Position:
-        return await self._engine.head(channel)
+    async def head(self, key: str) -> Position:
+        return await self._engine.head(key)
 
-    async def history(self, channel: str, query: HistoryQuery) -> list[Message]:
-        return await self._engine.history(channel, query)
+    async def history(self, key: str, query: HistoryQuery) -> list[Message]:
+        return await self._engine.history(key, query)
 
-    async def get_message(self, channel: str, serial: str) -> Message | None:
-        return await self._engine.get_message(channel, serial)
+    async def get_message(self, key: str, serial: str) -> Message | None:
+        return await self._engine.get_message(key, serial)
 
-    async def versions(self, channel: str, serial: str) -> list[Message]:
-        return await self._engine.versions(channel, serial)
+    async def versions(self, key: str, serial: str) -> list[Message]:
+        return await self._engine.versions(key, serial)
 
     # -- presence -----------------------------------------------------------------------
 
-    def enter_presence(self, channel: str, messages: list[PresenceMessage], auth: AuthContext,
-                       client_id: str | None, connection_id: str, id_base: str,
-                       max_size: int) -> Awaitable[PresenceEvent]:
-        """Member events from a connection: identity stamped now (AblyError raises here), applied
-        when awaited."""
-        self.metrics.presence_messages_in += len(messages)
-        self.metrics.presence_message_bytes_in += prepare_presence(messages, auth, client_id, connection_id, id_base,
-                                                                   max_size)
-        return self._engine.presence_update(channel, messages, now_ms())
+    def presence_update(self, key: str, messages: list[PresenceMessage]) -> Awaitable[PresenceEvent]:
+        return self._engine.presence_update(key, messages, now_ms())
 
-    async def leave_connection(self, channel: str, connection_id: str) -> None:
-        """Server-made leaves for every member a connection has on `channel` (it went, or detached)."""
-        members = await self._engine.presence_members(channel, connection_id=connection_id)
+    async def leave_connection(self, key: str, connection_id: str) -> None:
+        """Server-made leaves for every member a connection has on a channel (it went, or detached)."""
+        members = await self._engine.presence_members(key, connection_id=connection_id)
         if members:
             now = now_ms()
-            await self._engine.presence_update(channel, synthesized_leaves(members, now), now)
+            await self._engine.presence_update(key, synthesized_leaves(members, now), now)
 
-    async def presence_members(self, channel: str, client_id: str | None = None,
+    async def presence_members(self, key: str, client_id: str | None = None,
                                connection_id: str | None = None) -> list[PresenceMessage]:
-        return await self._engine.presence_members(channel, client_id, connection_id)
+        return await self._engine.presence_members(key, client_id, connection_id)
 
-    async def presence_history(self, channel: str, query: HistoryQuery) -> list[PresenceMessage]:
-        return await self._engine.presence_history(channel, query)
+    async def presence_history(self, key: str, query: HistoryQuery) -> list[PresenceMessage]:
+        return await self._engine.presence_history(key, query)

@@ -34,6 +34,10 @@ class ChannelRules:
         return cls({ns: ChannelRule(mutable_messages=bool(rule.get("mutableMessages", True)))
                     for ns, rule in raw.items()})
 
+    def with_namespaces(self, rules: dict[str, ChannelRule]) -> ChannelRules:
+        """These rules with `rules` added, replacing any of the same namespace (a provisioned app's)."""
+        return ChannelRules({**self._rules, **rules})
+
     def for_channel(self, channel: str) -> ChannelRule:
         namespace, colon, _ = channel.partition(":")
         return self._rules.get(namespace, ChannelRule()) if colon else ChannelRule()

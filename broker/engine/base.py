@@ -27,6 +27,7 @@ from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import MAX_INDEX, Position
 from .presence import MemberSet, PresenceEvent, PresenceListener, presence_log
+from .scope import scope_of
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,16 @@ class Engine(ABC):
     async def trim(self, now_ms: int) -> int:
         """Apply age-based retention and expire old idempotency keys; returns messages removed."""
         return 0
+
+    @abstractmethod
+    async def drop_scope(self, scope: str) -> int:
+        """Delete every log in `scope` (engine/scope.scope_of) with its versions, idempotency keys
+        and presence members; returns the messages removed. Positions are never reused: each
+        log's floor rises to its head, so a cursor from before the drop is a discontinuity."""
+
+    def _drop_members(self, scope: str) -> None:
+        for key in [k for k in self._member_sets if scope_of(k) == scope]:
+            del self._member_sets[key]
 
     # -- presence: single-process default; an engine shared by processes overrides all four --
 

@@ -108,6 +108,11 @@ class DedupIndex:
         first, _ = parse_serial(str(claim.messages[0].serial))
         return Publication(claim.channel, first, claim.messages)
 
+    def forget(self, channels: set[str]) -> None:
+        """Drop the ids of logs that were deleted (a dropped scope)."""
+        for ident in [ident for ident in self._seen if ident[0] in channels]:
+            del self._seen[ident]
+
     def load(self, channel: str, key: str, serial: str, expires_ms: int) -> None:
         """Restore a committed id from the store (after a restart)."""
         self._remember(channel, key, _Seen(expires_ms, serial))

@@ -16,6 +16,7 @@ from .epoch import new_epoch
 from .mutations import check_appendable, delivery, fold, stamp_part, stored_form, versions_of
 from .query import select
 from .retention import RetentionPolicy
+from .scope import plain_name, scope_of
 
 
 @dataclass(slots=True)
@@ -111,6 +112,17 @@ class MemoryEngine(Engine):
                 removed += log.drop_oldest(bisect.bisect_left(log.seqs, cutoff))
         return removed
 
+    async def drop_scope(self, scope: str) -> int:
+        self._drop_members(scope)
+        keys = [key for key in self._logs if scope_of(key) == scope]
+        self._dedup.forget(set(keys))
+        removed = 0
+        for key in keys:
+            log = self._logs[key]
+            removed += len(log.items)
+            self._logs[key] = _Log(last_seq=log.last_seq, floor=log.last_seq)
+        return removed
+
     async def head(self, channel: str) -> Position:
         log = self._logs.get(channel)
         return Position(log.last_seq if log else 0, self.epoch)
@@ -126,7 +138,7 @@ class MemoryEngine(Engine):
         log = self._logs.get(channel)
         original = log.originals.get(part.serial or "") if log else None
         if log is None or original is None or part.serial is None:
-            raise not_found(f"Message {part.serial} not found on channel {channel}")
+            raise not_found(f"Message {part.serial} not found on channel {plain_name(channel)}")
         current = log.current.get(part.serial, original)
         authorize(current)
         if part.action == MessageAction.APPEND:

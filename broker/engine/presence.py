@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ..protocol.actions import PresenceAction
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import Position
+from .scope import plain_name
 
 _LOG_PREFIX = "\npresence\n"
 
@@ -28,8 +29,9 @@ def presence_log(channel: str) -> str:
 
 
 def log_channel(key: str) -> str:
-    """The channel a log key belongs to (its own name for a message log), for per-channel rules."""
-    return key[len(_LOG_PREFIX):] if key.startswith(_LOG_PREFIX) else key
+    """The channel name a log key belongs to (its own for a message log), for per-channel rules;
+    an app's scope is seen through as well (engine/scope)."""
+    return plain_name(key[len(_LOG_PREFIX):] if key.startswith(_LOG_PREFIX) else key)
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from .presence import log_channel
+from .scope import scope_of
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _CACHE_LIMIT = 10_000
@@ -78,7 +79,8 @@ class RetentionPolicy:
         except KeyError:
             pass
         name = log_channel(channel)
-        rule = next((r for r in self.rules if fnmatch.fnmatchcase(name, r.pattern)), None)
+        system = scope_of(channel) == ""  # the broker's own logs are kept
+        rule = None if system else next((r for r in self.rules if fnmatch.fnmatchcase(name, r.pattern)), None)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[channel] = rule

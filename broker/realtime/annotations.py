@@ -42,7 +42,7 @@ def publish_annotations(conn: Connection, pm: dict[str, Any], slot: _Slot, msg_s
     if not isinstance(raw, list) or not raw:
         raise AblyError(40000, 400, "ANNOTATION needs a non-empty annotations array")
     annotations = [Annotation.from_wire(a, conn.fmt) for a in raw]
-    prepare_annotations(annotations, name.base, conn.auth, conn.client_id, conn.config.rules,
+    prepare_annotations(annotations, name.base, conn.auth, conn.client_id, conn.hub.rules,
                         conn.config.max_message_size)
     for index, annotation in enumerate(annotations):
         if annotation.id is None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from ..auth import AuthContext, KeyStore, authenticate_bearer, for_inband_auth, reauthorise
 from ..config import Config
 from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewind
-from ..core.hub import MUTATIONS, Hub
+from ..core.hub import MUTATIONS, AppHub
 from ..core.rollup import PARAM as ROLLUP_PARAM
 from ..core.rollup import parse_window
 from ..protocol.actions import ACKED_ACTIONS, DEFAULT_MODES, MODE_MASK, Action, Flag, MessageAction
@@ -80,7 +80,7 @@ class Attachment:
 
 
 class Connection:
-    def __init__(self, hub: Hub, config: Config, keys: KeyStore, auth: AuthContext, client_id: str | None,
+    def __init__(self, hub: AppHub, config: Config, keys: KeyStore, auth: AuthContext, client_id: str | None,
                  fmt: Format, echo: bool = True, background: Background | None = None) -> None:
         self.hub = hub
         self.config = config
@@ -245,6 +245,8 @@ class Connection:
             raise AblyError(40101, 401, "AUTH needs auth.accessToken")
         try:
             new = authenticate_bearer(self.keys, token, now_ms(), raw=True)
+            if new.app_id != self.hub.app_id:
+                raise AblyError(40101, 401, "Re-authentication must use a credential of the connection's app")
             reauthorise(self.client_id, new)
         except AblyError as exc:
             raise for_inband_auth(exc) from exc
@@ -419,8 +421,7 @@ class Connection:
     def _mutate(self, channel: str, messages: list[Message], slot: _Slot, began: float) -> None:
         if len(messages) != 1 or messages[0].action not in MUTATIONS:
             raise AblyError(40000, 400, "An update, delete or append is one message with action 1, 2 or 5")
-        mutation = self.hub.mutate(channel, messages[0], self.auth, self.client_id, self.config.rules,
-                                   self.config.max_message_size)
+        mutation = self.hub.mutate(channel, messages[0], self.auth, self.client_id, self.config.max_message_size)
         self.hub.metrics.realtime_messages_in += 1
         self.hub.metrics.realtime_message_bytes_in += messages[0].size
         live = self.hub.get(channel)

@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..auth import AuthContext
-from ..core.hub import Hub
+from ..core.hub import AppHub
 from ..core.presence import PresenceSubscription, sync_frames
 from ..protocol.actions import Flag
 from ..protocol.channels import parse_channel_name
@@ -67,7 +67,7 @@ class ConnectionPresence:
     """`background` runs work that outlives the connection's own tasks (CLOSE cancels those):
     a leave must still run."""
 
-    def __init__(self, connection: PresenceContext, hub: Hub, background: Background) -> None:
+    def __init__(self, connection: PresenceContext, hub: AppHub, background: Background) -> None:
         self.connection = connection
         self._hub = hub
         self._background = background

@@ -88,7 +88,7 @@ class ConnectionRegistry:
                 return resumed
             self.hub.metrics.resumes_failed += 1
             error = self._resume_error(resume_key)
-        connection = Connection(self.hub, self.config, self.keys, auth, client_id, fmt, echo, self.background)
+        connection = Connection(self.hub.app(auth.app_id), self.config, self.keys, auth, client_id, fmt, echo, self.background)
         connection.rollup_window = rollup_window
         self._by_key[connection.key] = connection
         self.hub.metrics.connections_opened += 1
@@ -109,6 +109,8 @@ class ConnectionRegistry:
         """Same connectionId, same msgSerial history; channels come back through the client's ATTACHes."""
         connection = self._by_key.get(key)
         if connection is None or connection.client_id != client_id or connection.fmt is not fmt:
+            return None
+        if connection.hub.app_id != auth.app_id:  # another app's connection is unknown to this one
             return None
         timer = self._expiry.pop(key, None)
         if timer is not None:
@@ -150,6 +152,18 @@ class ConnectionRegistry:
     def fail(self, connection: Connection) -> None:
         """A fatal ERROR was sent: the state cannot be resumed."""
         self.discard(connection)
+
+    async def end_app(self, app_id: str) -> None:
+        """The app was deleted: its connections fail (40101) and cannot be resumed; returns once
+        the presence leaves they started have run."""
+        error = AblyError(40101, 401, f"App {app_id} was deleted")
+        for connection in [c for c in self._by_key.values() if c.hub.app_id == app_id]:
+            transport = connection.transport
+            self.discard(connection)
+            if transport is not None:
+                transport.send({"action": Action.ERROR, "error": error.to_wire()})
+                transport.close()
+        await self.background.settled()
 
     def discard(self, connection: Connection) -> None:
         self._by_key.pop(connection.key, None)

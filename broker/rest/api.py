@@ -21,15 +21,17 @@ from ..auth import (
     resolve_client_id,
 )
 from ..config import Config
+from ..core.app_hub import AppHub
 from ..core.channel import now_ms
 from ..core.hub import MUTATIONS, HistoryQuery, Hub
+from ..core.provisioning import Sandbox
 from ..protocol.channels import parse_channel_name
 from ..protocol.errors import AblyError, invalid_param, not_found
 from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import parse_position, seq_of_serial
 from ..protocol.wire import decode
-from . import annotations, stats
+from . import annotations, sandbox, stats
 from .http import Request, Response, error_response, payload_response, response_format
 from .enumeration import list_channels
 from .params import cursor_param, int_param, limit_param
@@ -49,6 +51,7 @@ class RestApi:
         self.keys = keys
         self.config = config
         self.nonces = NonceCache()
+        self.sandbox: Sandbox | None = None  # provisioning, with --sandbox
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -82,6 +85,13 @@ class RestApi:
             return stats.get(self, request)
         if seg == ["channels"] and method == "GET":
             return await list_channels(self, request)
+        if self.sandbox is not None and seg[:1] in (["apps"], ["stats"]):
+            if seg == ["apps"] and method == "POST":
+                return await sandbox.create_app(self, self.sandbox, request)
+            if len(seg) == 2 and seg[0] == "apps" and method == "DELETE":
+                return await sandbox.delete_app(self, self.sandbox, request, seg[1])
+            if seg == ["stats"] and method == "POST":
+                return await sandbox.post_stats(self, request)
         if len(seg) == 3 and seg[0] == "keys" and seg[2] == "requestToken" and method == "POST":
             return await self.request_token(request, seg[1])
         if len(seg) >= 2 and seg[0] == "channels":
@@ -153,6 +163,7 @@ class RestApi:
 
     async def publish(self, request: Request, channel: str) -> Response:
         auth, client_id = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         if len(request.body) > self.config.max_http_body:
             raise AblyError(40009, 413, "Request body too large")
         body = decode(request.body, request.body_format) if request.body else None
@@ -162,8 +173,8 @@ class RestApi:
         messages = [Message.from_wire(item, request.body_format) for item in items]
         began = time.perf_counter()
         try:
-            published = await self.hub.publish(channel, messages, auth, client_id, self.config.max_message_size,
-                                               id_base=secrets.token_urlsafe(9), connection_id=None)
+            published = await hub.publish(channel, messages, auth, client_id, self.config.max_message_size,
+                                          id_base=secrets.token_urlsafe(9), connection_id=None)
         finally:
             self.hub.metrics.rest_publish.observe(time.perf_counter() - began)
         sent = published if isinstance(published, list) else published.messages  # a list: ephemeral
@@ -172,6 +183,7 @@ class RestApi:
 
     async def mutate(self, request: Request, channel: str, serial: str) -> Response:
         auth, client_id = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         body = decode(request.body, request.body_format) if request.body else None
         if not isinstance(body, dict):
             raise AblyError(40001, 400, "The body must be one message object")
@@ -179,7 +191,7 @@ class RestApi:
         message.serial = serial
         if message.action not in MUTATIONS:
             raise AblyError(40003, 400, "action must be 1 (update), 2 (delete) or 5 (append)")
-        publication = await self.hub.mutate(channel, message, auth, client_id, self.config.rules,
+        publication = await hub.mutate(channel, message, auth, client_id,
                                             self.config.max_message_size)
         self.hub.metrics.rest_messages_in += 1
         self.hub.metrics.rest_message_bytes_in += message.size
@@ -187,17 +199,19 @@ class RestApi:
 
     async def get_message(self, request: Request, channel: str, serial: str) -> Response:
         auth, _ = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         self.require(auth, channel, "history")
-        message = await self.hub.get_message(channel, serial)
+        message = await hub.get_message(channel, serial)
         if message is None:
             raise not_found(f"Message {serial} not found on channel {channel}")
-        [message] = await self.hub.annotations.with_summaries(channel, [message])
+        [message] = await hub.annotations.with_summaries(channel, [message])
         return payload_response(request, message.to_wire(response_format(request)))
 
     async def versions(self, request: Request, channel: str, serial: str) -> Response:
         auth, _ = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         self.require(auth, channel, "history")
-        items = await self.hub.versions(channel, serial)
+        items = await hub.versions(channel, serial)
         if not items:
             raise not_found(f"Message {serial} not found on channel {channel}")
         if request.query.get("direction", "forwards") == "backwards":
@@ -208,9 +222,10 @@ class RestApi:
 
     async def history(self, request: Request, channel: str) -> Response:
         auth, _ = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         self.require(auth, channel, "history")
         query = self.history_query(request.query)
-        items = await self.hub.annotations.with_summaries(channel, await self.hub.history(channel, query))
+        items = await hub.annotations.with_summaries(channel, await hub.history(channel, query))
         fmt = response_format(request)
         wire = [m.to_wire(fmt) for m in items]
         links = self.links(request, "messages", items, query)
@@ -245,17 +260,18 @@ class RestApi:
 
     async def channel_status(self, request: Request, channel: str) -> Response:
         auth, _ = self.authenticate(request)
+        hub = self.hub.app(auth.app_id)
         self.require(auth, channel, "channel-metadata")
-        return payload_response(request, await self.channel_details(channel))
+        return payload_response(request, await self.channel_details(hub, channel))
 
-    async def channel_details(self, channel: str) -> dict[str, Any]:
+    async def channel_details(self, hub: AppHub, channel: str) -> dict[str, Any]:
         """Ably's ChannelDetails: the channel's status and occupancy."""
-        live = self.hub.get(channel)
+        live = hub.get(channel)
         subscribers = live.subscriber_count if live else 0
-        members = await self.hub.presence_members(channel)
+        members = await hub.presence_members(channel)
         metrics = {"connections": subscribers, "publishers": 0, "subscribers": subscribers,
                    "presenceConnections": len({m.connection_id for m in members}), "presenceMembers": len(members),
-                   "presenceSubscribers": self.hub.presence.subscriber_count(channel)}
+                   "presenceSubscribers": hub.presence.subscriber_count(channel)}
         return {"channelId": channel, "name": channel,
                 "status": {"isActive": subscribers > 0, "occupancy": {"metrics": metrics}}}
 

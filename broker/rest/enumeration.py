@@ -28,12 +28,13 @@ async def list_channels(api: RestApi, request: Request) -> Response:
         raise invalid_param(f"by must be id or value, not {by!r}")
     limit = limit_param(q)
     prefix = q.get("prefix") or ""
-    names = [n for n in api.hub.live_names()
+    hub = api.hub.app(auth.app_id)
+    names = [n for n in hub.live_names()
              if n.startswith(prefix) and auth.capability.allows(n, "channel-metadata")]
     cursor = q.get("cursor")
     start = bisect_right(names, cursor) if cursor else 0
     page = names[start:start + limit]
-    items: list[Any] = list(page) if by == "id" else [await api.channel_details(n) for n in page]
+    items: list[Any] = list(page) if by == "id" else [await api.channel_details(hub, n) for n in page]
     base = {k: v for k, v in q.items() if k != "cursor"}
     links = [("first", f"./channels?{urlencode(base, quote_via=quote)}"), ("current", f"./channels?{request.raw_query}")]
     if start + limit < len(names):

@@ -44,9 +44,10 @@ def _links(request: Request, next_cursor: str | None) -> list[tuple[str, str]]:
 async def get_members(api: RestApi, request: Request, channel: str) -> Response:
     """GET /channels/{ch}/presence: members as `present`, ordered by (clientId, connectionId)."""
     auth, _ = api.authenticate(request)
+    hub = api.hub.app(auth.app_id)
     api.require(auth, channel, "subscribe")
     limit = limit_param(request.query)
-    members = await api.hub.presence_members(channel, request.query.get("clientId") or None,
+    members = await hub.presence_members(channel, request.query.get("clientId") or None,
                                                     request.query.get("connectionId") or None)
     members.sort(key=lambda m: m.key)
     cursor = request.query.get("cursor")
@@ -63,9 +64,10 @@ async def get_members(api: RestApi, request: Request, channel: str) -> Response:
 async def get_history(api: RestApi, request: Request, channel: str) -> Response:
     """GET /channels/{ch}/presence/history: enter/update/leave events, paged like message history."""
     auth, _ = api.authenticate(request)
+    hub = api.hub.app(auth.app_id)
     api.require(auth, channel, "history")
     query = api.history_query(request.query)
-    items = await api.hub.presence_history(channel, query)
+    items = await hub.presence_history(channel, query)
     fmt = response_format(request)
     return payload_response(request, [m.to_wire(fmt) for m in items],
                             links=api.links(request, "history", items, query))

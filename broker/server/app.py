@@ -18,6 +18,7 @@ from typing import Any
 from ..auth import KeyStore
 from ..config import Config
 from ..core.hub import Hub
+from ..core.provisioning import Sandbox
 from ..engine.base import Engine
 from ..engine.memory import MemoryEngine
 from ..observe.metrics import Metrics
@@ -118,9 +119,11 @@ class Broker:
         self.keys = keys
         self.engine = make_engine(config)
         self.metrics = Metrics()
-        self.hub = Hub(self.engine, frame, config.append_rollup_window_ms, self.metrics)
+        self.hub = Hub(self.engine, frame, config.append_rollup_window_ms, config.rules, self.metrics)
         self.realtime = ConnectionRegistry(self.hub, keys, config)
         self.rest = DrainingRestApi(self.hub, keys, config)
+        if config.sandbox:
+            self.rest.sandbox = Sandbox(self.hub, keys, config.rules, self.realtime.end_app)
         self._stopping = False
         self.probes = Probes(self.hub, lambda: self._server is not None and not self._stopping)
         self._observe()
@@ -151,6 +154,8 @@ class Broker:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         await self.engine.open()
+        if self.rest.sandbox is not None:
+            await self.rest.sandbox.load()
         self._server = await self.loop.create_server(
             lambda: EdgeProtocol(self), self.config.host, self.config.port, backlog=4096, reuse_address=True)
         self._heartbeats = asyncio.create_task(self._heartbeat_loop())

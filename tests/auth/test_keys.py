@@ -42,7 +42,7 @@ def test_bad_key_specs(spec: str, code: int) -> None:
 
 
 def test_store_lookup_and_app_id(store: KeyStore) -> None:
-    assert store.app_id == "tether"
+    assert store.app_ids == {"tether"}
     assert len(store) == 2
     assert "tether.chat" in store
     chat = store.get("tether.chat")
@@ -51,11 +51,22 @@ def test_store_lookup_and_app_id(store: KeyStore) -> None:
     assert store.get("tether.nope") is None
 
 
-def test_store_rejects_mixed_apps_and_duplicates() -> None:
-    with pytest.raises(ValueError, match="one appId"):
-        KeyStore([ApiKey("a.k", "s"), ApiKey("b.k", "s")])
+def test_store_holds_several_apps_and_rejects_duplicates() -> None:
+    store = KeyStore([ApiKey("a.k", "s"), ApiKey("b.k", "s")])
+    assert store.app_ids == {"a", "b"}
     with pytest.raises(ValueError, match="twice"):
         KeyStore([ApiKey("a.k", "s"), ApiKey("a.k", "t")])
+    with pytest.raises(ValueError, match="twice"):
+        store.add([ApiKey("c.k", "s"), ApiKey("a.k", "t")])
+    assert "c.k" not in store  # all or nothing
+    assert [k.name for k in store.remove_app("a")] == ["a.k"]
+    assert store.app_ids == {"b"}
+
+
+def test_store_refuses_an_app_id_with_control_characters() -> None:
+    with pytest.raises(AblyError) as info:
+        KeyStore([ApiKey("a\0b.k", "s")])
+    assert info.value.code == 40005
 
 
 def test_basic_auth_with_a_configured_key(store: KeyStore) -> None:

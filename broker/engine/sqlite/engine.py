@@ -50,6 +50,7 @@ from ..dedup import DEFAULT_WINDOW_MS, DedupIndex
 from ..epoch import new_epoch
 from ..mutations import check_appendable, delivery, fold, merge_appends, stamp_part, stored_form
 from ..retention import RetentionPolicy
+from ..scope import plain_name, scope_of
 from . import retention
 from .queries import Reader
 from .schema import SCHEMA_VERSION, pack_message
@@ -262,7 +263,7 @@ class SqliteEngine(Engine):
                         authorize: Authorizer) -> Pending:
         """Check and stamp a mutation against the message's latest state; no await, so in order."""
         if current is None:
-            raise not_found(f"Message {serial} not found on channel {channel}")
+            raise not_found(f"Message {serial} not found on channel {plain_name(channel)}")
         authorize(current)
         if part.action == MessageAction.APPEND:
             check_appendable(current, part)
@@ -351,7 +352,7 @@ class SqliteEngine(Engine):
             try:
                 self._notify(pending.publication)
             except Exception:  # a faulty listener must not fail appends that are committed
-                log.exception("publication listener failed on %s", pending.publication.channel)
+                log.exception("publication listener failed on %r", pending.publication.channel)
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_result(pending.publication)
@@ -393,6 +394,31 @@ class SqliteEngine(Engine):
                     for channel, _ in due:
                         self._oldest.pop(channel, None)
             return job.total
+
+    async def drop_scope(self, scope: str) -> int:
+        self._drop_members(scope)
+        logs = [(ch, self._assigned.get(ch, 0)) for ch in self._assigned if scope_of(ch) == scope]
+        if not logs:
+            return 0
+        channels = {ch for ch, _ in logs}
+        self._dedup.forget(channels)
+        async with self._writer.lock:
+            conn = self._writer.conn
+            if conn is None:
+                raise internal("The sqlite engine is not open")
+            saved = {ch: self._floors.get(ch) for ch in channels}
+            try:
+                removed = await self._writer.write(partial(retention.drop_logs, conn, logs, self._floors), inline=False)
+            except BaseException:
+                self._restore(self._floors, saved)
+                raise
+        for channel, assigned in logs:
+            if channel in self._counts:
+                self._counts[channel] = 0
+            self._oldest[channel] = assigned + 1
+        for key in [k for k in self._current if k[0] in channels]:
+            del self._current[key]
+        return removed
 
     def _ttl_due(self, channel: str, now_ms: int) -> int | None:
         """The channel's TTL cutoff seq, if it may still hold messages older than that."""

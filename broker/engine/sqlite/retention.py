@@ -56,6 +56,20 @@ def sweep(conn: sqlite3.Connection, job: Sweep, floors: dict[str, int]) -> None:
     job.committed = True
 
 
+def drop_logs(conn: sqlite3.Connection, logs: list[tuple[str, int]], floors: dict[str, int]) -> int:
+    """Delete whole logs, given as (channel, last assigned seq): messages, versions, idempotency
+    ids; each floor rises to the log's head first (see `delete_through`). Returns messages removed."""
+    removed = 0
+    with immediate(conn):
+        for channel, assigned in logs:
+            floors[channel] = max(floors.get(channel, 0), assigned)
+            removed += conn.execute("DELETE FROM messages WHERE channel = ?", (channel,)).rowcount
+            conn.execute("DELETE FROM parts WHERE channel = ?", (channel,))
+            conn.execute("DELETE FROM idempotency WHERE channel = ?", (channel,))
+            conn.execute(_UPSERT_FLOOR, (channel, floors[channel]))
+    return removed
+
+
 def trim_to_count(conn: sqlite3.Connection, channel: str, count: int, limit: int,
                   floors: dict[str, int]) -> tuple[int, int]:
     """Delete the channel's oldest messages beyond `limit` (it holds `count`).
