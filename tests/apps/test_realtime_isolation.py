@@ -154,3 +154,17 @@ async def test_ephemeral_messages_stay_within_the_app(two_apps: tuple[App, App])
     assert data_of(b.skipped, Action.MESSAGE) == []
     await a.close()
     await b.close()
+
+
+async def test_channel_enumeration_lists_the_apps_own_live_channels(two_apps: tuple[App, App]) -> None:
+    alpha, beta = two_apps
+    client, _ = await alpha.connect()
+    try:
+        await client.attach("alpha-only:live")
+        names = alpha.get("/channels", params={"by": "id"}).json()
+        assert "alpha-only:live" in names
+        assert "alpha-only:live" not in beta.get("/channels", params={"by": "id"}).json()
+        details = alpha.get("/channels", params={"prefix": "alpha-only:"}).json()
+        assert [d["name"] for d in details] == ["alpha-only:live"]
+    finally:
+        await client.close()
