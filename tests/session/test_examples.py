@@ -4,27 +4,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from examples.agent import FakeLLM
 from tests.support.broker import ROOT, BrokerProcess
 
 
-async def test_the_terminal_client_gets_an_answer_from_the_agent_process(broker: BrokerProcess) -> None:
+@contextlib.asynccontextmanager
+async def agent_process(broker: BrokerProcess, tokens: int, delay_ms: int) -> AsyncIterator[str]:
+    """examples/agent.py as a process with the fake model; yields its invoke URL."""
     agent = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "examples" / "agent.py"), "--broker-port", str(broker.port), "--key", broker.key,
-        "--listen", "127.0.0.1:0", "--tokens", "12", "--delay-ms", "1", stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        "--listen", "127.0.0.1:0", "--tokens", str(tokens), "--delay-ms", str(delay_ms),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert agent.stdout is not None
         async with asyncio.timeout(15):
             banner = (await agent.stdout.readline()).decode()
-        assert banner.startswith("agent listening on http://127.0.0.1:")
-        url = banner.split()[-1]
+        assert banner.startswith("agent listening on http://127.0.0.1:"), banner
+        yield banner.split()[-1]
+    finally:
+        if agent.returncode is None:
+            agent.terminate()
+            async with asyncio.timeout(10):
+                await agent.wait()
+
+
+async def test_the_terminal_client_gets_an_answer_from_the_agent_process(broker: BrokerProcess) -> None:
+    async with agent_process(broker, 12, 1) as url:
         chat = await asyncio.create_subprocess_exec(
             sys.executable, str(ROOT / "examples" / "chat.py"), "--broker-port", str(broker.port), "--key",
             broker.key, "--agent", url, "--channel", "conversations:cli", "--client-id", "alice-laptop", "--say",
@@ -34,11 +47,6 @@ async def test_the_terminal_client_gets_an_answer_from_the_agent_process(broker:
         assert chat.returncode == 0, err.decode()
         text = out.decode()
         assert "[user] ping" in text and "".join(FakeLLM(12, 0).words("ping")) in text and "(complete)" in text
-    finally:
-        if agent.returncode is None:
-            agent.terminate()
-            async with asyncio.timeout(10):
-                await agent.wait()
 
 
 def _readme_snippet() -> str:
@@ -54,14 +62,7 @@ def test_two_devices_py_is_the_readme_snippet_verbatim() -> None:
 
 
 async def test_two_devices_py_runs_against_a_broker_and_the_agent(broker: BrokerProcess) -> None:
-    agent = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "examples" / "agent.py"), "--broker-port", str(broker.port), "--key", broker.key,
-        "--listen", "127.0.0.1:0", "--tokens", "8", "--delay-ms", "1", stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    try:
-        assert agent.stdout is not None
-        async with asyncio.timeout(15):
-            url = (await agent.stdout.readline()).decode().split()[-1]
+    async with agent_process(broker, 8, 1) as url:
         # The snippet as written, with only the ports of `make run` and the agent's default moved.
         source = (ROOT / "examples" / "two_devices.py").read_text()
         source = source.replace("port=8080", f"port={broker.port}").replace("http://127.0.0.1:9000/invoke", url)
@@ -73,11 +74,6 @@ async def test_two_devices_py_runs_against_a_broker_and_the_agent(broker: Broker
         assert run.returncode == 0, err.decode()
         last = out.decode().strip().splitlines()[-1]
         assert "".join(FakeLLM(8, 0).words("What is 2+2?")).strip()[:20] in last
-    finally:
-        if agent.returncode is None:
-            agent.terminate()
-            async with asyncio.timeout(10):
-                await agent.wait()
 
 
 def test_examples_default_to_the_broker_of_make_run(tmp_path: Path) -> None:
@@ -144,14 +140,7 @@ class Terminal:
 async def test_the_terminal_client_says_what_happened(broker: BrokerProcess) -> None:
     """Connected, each reply marked complete, a refused cancel said out loud, an unreachable agent an
     error line the session survives, and a clean exit without a continuity error."""
-    agent = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "examples" / "agent.py"), "--broker-port", str(broker.port), "--key", broker.key,
-        "--listen", "127.0.0.1:0", "--tokens", "40", "--delay-ms", "60", stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    try:
-        assert agent.stdout is not None
-        async with asyncio.timeout(15):
-            url = (await agent.stdout.readline()).decode().split()[-1]
+    async with agent_process(broker, 40, 60) as url:
         alice = await Terminal.start(broker, url, "alice-laptop", "conversations:t")
         await alice.expect("connected to 127.0.0.1:")
         bob = await Terminal.start(broker, url, "bob-phone", "conversations:t")
@@ -174,8 +163,3 @@ async def test_the_terminal_client_says_what_happened(broker: BrokerProcess) -> 
             assert "Traceback" not in terminal.err
             assert "continuity" not in terminal.err.lower()
         assert alice.err == ""
-    finally:
-        if agent.returncode is None:
-            agent.terminate()
-            async with asyncio.timeout(10):
-                await agent.wait()
