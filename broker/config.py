@@ -30,3 +30,9 @@ class Config:
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     dedup_window_ms: int = DEFAULT_WINDOW_MS
     append_rollup_window_ms: int = 0  # live appends coalesced per window (0: each delivered as it comes)
+    tls_cert: Path | None = None  # with tls_key: HTTPS and WSS on the one port
+    tls_key: Path | None = None
+
+
+class StartupError(Exception):
+    """A setting or the machine stops the broker from starting; the message is the one line shown."""

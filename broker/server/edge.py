@@ -10,6 +10,7 @@ import asyncio
 import logging
 from http import HTTPStatus
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import h11
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("broker.http")
 
+TLS_HANDSHAKE = b"\x16"  # the first byte of a TLS ClientHello; no HTTP method starts with it
+
 
 class EdgeProtocol(asyncio.Protocol):
     def __init__(self, broker: Broker) -> None:
@@ -33,6 +36,7 @@ class EdgeProtocol(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._busy = False
+        self._first_data = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport
@@ -48,8 +52,22 @@ class EdgeProtocol(asyncio.Protocol):
             self.ws.data_received(data)
             return
         assert self.http is not None
+        if self._first_data:
+            self._first_data = False
+            if data[:1] == TLS_HANDSHAKE and not self.broker.tls:
+                log.info("%s opened TLS on this plain-HTTP port: connect with tls: false, or start the broker "
+                         "with --tls-cert and --tls-key", self.peer)
+                assert self.transport is not None
+                self.transport.close()
+                return
         self.http.receive_data(data)
         self._next_events()
+
+    @property
+    def peer(self) -> str:
+        """`host:port` of the client, for log lines."""
+        address = self.transport.get_extra_info("peername") if self.transport is not None else None
+        return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else "unknown peer"
 
     def pause_writing(self) -> None:
         if self.ws is not None:  # plain HTTP responses are small and written whole
@@ -104,6 +122,9 @@ class EdgeProtocol(asyncio.Protocol):
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
         request = Request(event.method.decode(), event.target.decode("latin-1"), headers, body)
         response = await self.broker.rest.handle(request)
+        if response.status == 401:
+            message = dict(response.headers).get("X-Ably-Errormessage", "")
+            log.info("401 for %s %s from %s: %s", request.method, urlsplit(request.target).path, self.peer, message)
         self._send(response)
         self._busy = False
         if self.transport is not None and not self.transport.is_closing():
