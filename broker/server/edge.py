@@ -54,12 +54,9 @@ class EdgeProtocol(asyncio.Protocol):
         assert self.http is not None
         if self._first_data:
             self._first_data = False
-            if data[:1] == TLS_HANDSHAKE and not self.broker.tls:
+            if data[:1] == TLS_HANDSHAKE and not self.broker.tls:  # h11 answers it 400 below
                 log.info("%s opened TLS on this plain-HTTP port: connect with tls: false, or start the broker "
                          "with --tls-cert and --tls-key", self.peer)
-                assert self.transport is not None
-                self.transport.close()
-                return
         self.http.receive_data(data)
         self._next_events()
 
