@@ -29,3 +29,18 @@ def test_unknown_option_in_file(tmp_path: Path) -> None:
     config.write_text("prot = 1\n")
     with pytest.raises(StartupError, match="unknown options: prot"):
         parse_args(["--config", str(config)])
+
+
+def test_help_shows_variables_and_defaults_and_version() -> None:
+    import subprocess
+    import sys
+
+    from tests.support.broker import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "broker", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    flat = " ".join(out.split())
+    assert "[env BROKER_PORT; default: 8080]" in flat and "[env BROKER_TLS_CERT; default: none]" in flat
+    tether = Path(sys.executable).with_name("tether")
+    version = subprocess.run([str(tether), "--version"], capture_output=True, text=True, timeout=30, check=True)
+    assert version.stdout.strip() == "tether 0.1.0"
