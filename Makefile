@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-runtime
 NODE_STAMP := tests/interop/node_modules/.installed
 
 .PHONY: run test bench demo fuzz clean
@@ -13,12 +14,19 @@ $(STAMP): pyproject.toml requirements.lock
 	$(VENV)/bin/pip install -q -c requirements.lock -e '.[test,llm,load]'
 	touch $(STAMP)
 
+# `make run` needs only the runtime dependencies: no test, llm or load extras.
+$(RUN_STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -c requirements.lock -e .
+	touch $(RUN_STAMP)
+
 $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
 	cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-run: $(STAMP)
-	$(PY) -m broker $(ARGS)
+run: $(RUN_STAMP)
+	$(VENV)/bin/tether $(ARGS)
 
 test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -38,3 +38,9 @@ class Config:
     max_pending_connections: int = 1024  # sockets waiting for a request head; more are answered 503 and closed
     max_unread_responses: int = 64 * 1024 * 1024  # HTTP response bytes clients leave unread, all sockets together
     sandbox: bool = False  # POST /apps and DELETE /apps/{id} provision apps at runtime (core/provisioning)
+    tls_cert: Path | None = None  # with tls_key: HTTPS and WSS on the one port
+    tls_key: Path | None = None
+
+
+class StartupError(Exception):
+    """A setting or the machine stops the broker from starting; the message is the one line shown."""

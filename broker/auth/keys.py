@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -62,6 +63,62 @@ def _check_app_id(app_id: str) -> None:
     # The app id scopes stored data (engine/scope): it may not hold the NUL that delimits it.
     if any(ord(ch) < 32 for ch in app_id):
         raise _unreadable("the appId may not contain control characters")
+
+
+def split_key_list(text: str) -> list[str]:
+    """Split `KEY[={capability}],KEY[={capability}],...` (as in BROKER_KEY) into key specs.
+
+    Keys never contain `,` or `{`, so a comma outside a capability separates keys; each
+    capability is read as one JSON object (commas inside it belong to it).
+    """
+    specs: list[str] = []
+    decoder = json.JSONDecoder()
+    pos, text = 0, text.strip()
+    while pos < len(text):
+        comma, brace = text.find(",", pos), text.find("={", pos)
+        if brace != -1 and (comma == -1 or brace < comma):
+            try:
+                _, end = decoder.raw_decode(text, brace + 1)
+            except json.JSONDecodeError as exc:
+                name = text[pos:brace].partition(":")[0].strip()
+                raise AblyError(40000, 400, f"Capability of key {name} is not valid JSON: {exc.msg} "
+                                            f"at character {exc.pos - brace - 1}") from None
+            spec = text[pos:end]
+            pos = end
+            if pos < len(text) and text[pos] != ",":
+                raise _unreadable(f"expected ',' after the capability of {spec.partition(':')[0].strip()}")
+        else:
+            end = len(text) if comma == -1 else comma
+            spec, pos = text[pos:end], end
+        if spec.strip():
+            specs.append(spec.strip())
+        pos += 1  # the comma
+    return specs
+
+
+def parse_keys_file(text: str, source: str) -> list[str]:
+    """Key specs from a keys file: one `APPID.KEYID:SECRET [CAPABILITY-JSON]` per line.
+
+    The capability may follow after spaces or after `=`; blank lines and `#` comments are
+    skipped. Each line is checked here so an error can name `source:line`.
+    """
+    specs: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        head, *rest = line.split(None, 1)
+        spec = line if "={" in head or not rest else f"{head}={rest[0]}"
+        try:
+            parse_key_spec(spec)
+        except AblyError as exc:
+            raise AblyError(exc.code, exc.status_code, f"{source}:{number}: {exc.message}") from None
+        specs.append(spec)
+    return specs
+
+
+class KeyStore:
+    """Keys of one broker app, by key name; all keys share one appId (§9.1)."""
 
 
 class KeyStore:

@@ -70,6 +70,14 @@ def check_batch(messages: list[Message]) -> None:
         raise AblyError(40000, 400, f"At most {MAX_INDEX + 1} messages can be published at once")
 
 
+class StoreInUse(RuntimeError):
+    """Another process owns the store at `path`; two owners would break the serial order."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(f"{path} is in use by another engine")
+        self.path = path
+
+
 class Engine(ABC):
     """A channel log store with a publication hook."""
 

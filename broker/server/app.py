@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import ssl
 import time
 from pathlib import Path
 from typing import Any
 
 from ..auth import KeyStore
-from ..config import Config
+from ..config import Config, StartupError
 from ..core.hub import Hub
 from ..core.provisioning import Sandbox
-from ..engine.base import Engine
+from ..engine.base import Engine, StoreInUse
 from ..engine.memory import MemoryEngine
 from ..observe.metrics import Metrics
 from ..protocol.errors import AblyError
@@ -48,6 +50,32 @@ def make_engine(config: Config) -> Engine:
         Path(config.db).parent.mkdir(parents=True, exist_ok=True)
         return SqliteEngine(config.db, retention=config.retention, dedup_window_ms=config.dedup_window_ms)
     raise ValueError(f"Unknown engine {config.engine!r} (use sqlite or memory)")
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """HTTPS and WSS share the port: ALPN offers only HTTP/1.1 (the WebSocket upgrade needs it)."""
+    if config.tls_cert is None and config.tls_key is None:
+        return None
+    if config.tls_cert is None or config.tls_key is None:
+        raise StartupError("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.set_alpn_protocols(["http/1.1"])
+    try:
+        ctx.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StartupError(f"cannot load the TLS certificate {config.tls_cert} with key {config.tls_key}: "
+                           f"{reason}") from exc
+    return ctx
+
+
+def listen_problem(config: Config, exc: OSError) -> str:
+    where = f"{config.host}:{config.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {where}: the port is already in use (another broker?); stop it or choose --port"
+    if exc.errno == errno.EACCES:
+        return f"cannot listen on {where}: permission denied (ports below 1024 need privileges); choose --port"
+    return f"cannot listen on {where}: {exc.strerror or exc}; check --host and --port"
 
 
 class EdgeSet(set["EdgeProtocol"]):
@@ -153,14 +181,34 @@ class Broker:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        await self.engine.open()
+        tls = tls_context(self.config)
+        try:  # bind before the store is touched, serve only once it is open
+            server = await self.loop.create_server(
+                lambda: EdgeProtocol(self), self.config.host, self.config.port, backlog=4096, reuse_address=True,
+                ssl=tls, start_serving=False)
+        except OSError as exc:
+            raise StartupError(listen_problem(self.config, exc)) from exc
+        try:
+            await self.engine.open()
+        except StoreInUse as exc:
+            server.close()
+            raise StartupError(f"the database {exc.path} is in use by another broker: stop that broker, "
+                               f"or give this one its own --db") from exc
+        except BaseException:
+            server.close()
+            raise
         if self.rest.sandbox is not None:
             await self.rest.sandbox.load()
-        self._server = await self.loop.create_server(
-            lambda: EdgeProtocol(self), self.config.host, self.config.port, backlog=4096, reuse_address=True)
+        self._server = server
+        await server.start_serving()
         self._heartbeats = asyncio.create_task(self._heartbeat_loop())
         self._sweeper = asyncio.create_task(self._retention_loop())
-        log.info("listening on %s:%d (engine %s)", self.config.host, self.port, self.config.engine)
+        log.info("listening on %s://%s:%d (engine %s)", "https" if tls else "http", self.config.host, self.port,
+                 self.config.engine)
+
+    @property
+    def tls(self) -> bool:
+        return self.config.tls_cert is not None
 
     @property
     def port(self) -> int:

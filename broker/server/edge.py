@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import h11
 
@@ -33,6 +34,7 @@ log = logging.getLogger("broker.http")
 
 HTTP_HIGH_WATER = 64 * 1024  # bytes of response buffered before reading stops (asyncio's default)
 CLOSE_GRACE = 5.0  # seconds for a refusal to flush before the socket is aborted
+TLS_HANDSHAKE = b"\x16"  # the first byte of a TLS ClientHello; no HTTP method starts with it
 
 
 class EdgeProtocol(asyncio.Protocol):
@@ -48,6 +50,7 @@ class EdgeProtocol(asyncio.Protocol):
         self._write_paused = False
         self._deadline: asyncio.TimerHandle | None = None
         self._unsent = 0  # buffered response bytes when the stall deadline was set
+        self._first_data = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport
@@ -73,8 +76,19 @@ class EdgeProtocol(asyncio.Protocol):
             self.ws.data_received(data)
             return
         assert self.http is not None
+        if self._first_data:
+            self._first_data = False
+            if data[:1] == TLS_HANDSHAKE and not self.broker.tls:  # h11 answers it 400 below
+                log.info("%s opened TLS on this plain-HTTP port: connect with tls: false, or start the broker "
+                         "with --tls-cert and --tls-key", self.peer)
         self.http.receive_data(data)
         self._next_events()
+
+    @property
+    def peer(self) -> str:
+        """`host:port` of the client, for log lines."""
+        address = self.transport.get_extra_info("peername") if self.transport is not None else None
+        return f"{address[0]}:{address[1]}" if isinstance(address, tuple) else "unknown peer"
 
     def pause_writing(self) -> None:
         if self.ws is not None:
@@ -208,6 +222,9 @@ class EdgeProtocol(asyncio.Protocol):
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
         request = Request(event.method.decode(), event.target.decode("latin-1"), headers, body)
         response = await self.broker.respond(request)
+        if response.status == 401:
+            message = dict(response.headers).get("X-Ably-Errormessage", "")
+            log.info("401 for %s %s from %s: %s", request.method, urlsplit(request.target).path, self.peer, message)
         self._send(response)
         self._busy = False
         self._proceed()

@@ -50,6 +50,7 @@ class BrokerProcess:
     host: str = "127.0.0.1"
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    tls: bool = False  # the caller passes --tls-cert/--tls-key and trusts the CA (SSL_CERT_FILE)
 
     @property
     def key(self) -> str:
@@ -57,11 +58,11 @@ class BrokerProcess:
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}"
 
     def start(self) -> BrokerProcess:
         args = [sys.executable, "-m", "broker", "--host", self.host, "--port", str(self.port),

@@ -45,7 +45,7 @@ from ...protocol.actions import MessageAction
 from ...protocol.errors import AblyError, internal, not_found
 from ...protocol.message import Message
 from ...protocol.serial import COUNTER_LIMIT, Position, next_seq, seq_of_serial
-from ..base import Authorizer, Engine, HistoryQuery, Publication, check_batch
+from ..base import Authorizer, Engine, HistoryQuery, Publication, StoreInUse, check_batch
 from ..dedup import DEFAULT_WINDOW_MS, DedupIndex
 from ..epoch import new_epoch
 from ..mutations import check_appendable, delivery, fold, merge_appends, stamp_part, stored_form
@@ -448,7 +448,7 @@ class SqliteEngine(Engine):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise RuntimeError(f"{self.path} is in use by another engine") from None
+            raise StoreInUse(self.path) from None
         self._lock_fd = fd
 
     async def _release(self) -> None:
