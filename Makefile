@@ -42,3 +42,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) tests/interop/node_modules
+
+# The official SDK suites against Tether (docs/conformance.md); needs an SDK checkout, not part of `make test`.
+SDK ?= ably-js
+.PHONY: conformance
+conformance: $(STAMP)
+	$(PY) -m tests.conformance.run --sdk $(SDK) $(CONFORMANCE_ARGS)
