@@ -47,6 +47,20 @@ class Flag(IntFlag):
 
 MODE_MASK = 0x3FF0000
 DEFAULT_MODES = Flag.PUBLISH | Flag.SUBSCRIBE | Flag.PRESENCE | Flag.PRESENCE_SUBSCRIBE | Flag.ANNOTATION_PUBLISH
+MODE_NAMES = {name.lower(): Flag[name] for name in ("PRESENCE", "PUBLISH", "SUBSCRIBE", "PRESENCE_SUBSCRIBE",
+                                                      "ANNOTATION_PUBLISH", "ANNOTATION_SUBSCRIBE",
+                                                      "OBJECT_SUBSCRIBE", "OBJECT_PUBLISH")}
+
+
+def parse_modes(text: str) -> int | None:
+    """The `modes` channel param (`subscribe,presence`) as mode flags; None if a name is unknown."""
+    flags = 0
+    for name in text.split(","):
+        mode = MODE_NAMES.get(name.strip().lower())
+        if mode is None:
+            return None
+        flags |= mode
+    return flags
 
 
 class MessageAction(IntEnum):

@@ -19,7 +19,7 @@ from ..core.channel import AttachPoint, Rewind, Subscription, now_ms, parse_rewi
 from ..core.hub import MUTATIONS, AppHub
 from ..core.rollup import PARAM as ROLLUP_PARAM
 from ..core.rollup import parse_window
-from ..protocol.actions import ACKED_ACTIONS, DEFAULT_MODES, MODE_MASK, Action, Flag, MessageAction
+from ..protocol.actions import ACKED_ACTIONS, DEFAULT_MODES, MODE_MASK, Action, Flag, MessageAction, parse_modes
 from ..protocol.channels import ChannelName, parse_channel_name
 from ..protocol.errors import AblyError
 from ..protocol.message import Message
@@ -33,7 +33,7 @@ from .tasks import Background
 log = logging.getLogger("broker.realtime")
 
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-ACCEPTED_PARAMS = ("rewind", "rewindLimit", "echo", ROLLUP_PARAM)
+ACCEPTED_PARAMS = ("rewind", "rewindLimit", "echo", "modes", "delta", ROLLUP_PARAM)
 RENEWAL_LEAD = 30.0
 
 
@@ -331,14 +331,19 @@ class Connection:
         self.presence.attached(attachment, presence_sync)
 
     def _new_attachment(self, name: ChannelName, pm: dict[str, Any], old: Attachment | None) -> Attachment:
-        requested = (as_int(pm.get("flags"), "flags", 0) or 0) & MODE_MASK or int(DEFAULT_MODES)
-        granted = self.auth.capability.modes_for(name.base, requested)
-        if not granted:
-            raise AblyError(40160, 401, f"Channel denied access based on given capability; channel = {name.wire}")
         raw_params = pm.get("params") or {}
         if not isinstance(raw_params, dict):
             raise AblyError(40000, 400, "ATTACH params must be an object")
         params = {**name.params, **{str(k): str(v) for k, v in raw_params.items() if v is not None}}
+        requested = (as_int(pm.get("flags"), "flags", 0) or 0) & MODE_MASK or int(DEFAULT_MODES)
+        if "modes" in params:  # the channel param wins over the ATTACH flags, as on Ably
+            from_param = parse_modes(params["modes"])
+            if not from_param:
+                raise AblyError(40000, 400, f"Invalid modes param {params['modes'][:100]!r} for channel {name.wire}")
+            requested = from_param
+        granted = self.auth.capability.modes_for(name.base, requested)
+        if not granted:
+            raise AblyError(40160, 401, f"Channel denied access based on given capability; channel = {name.wire}")
         accepted = {k: v for k, v in params.items() if k in ACCEPTED_PARAMS}
         attachment = Attachment(name, granted, accepted, attempt=(old.attempt + 1) if old else 0)
         self.attachments[name.wire] = attachment

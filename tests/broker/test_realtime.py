@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.protocol.actions import Action, Flag
+from broker.protocol.actions import MODE_MASK, Action, Flag
 from tests.support.broker import BrokerProcess
 from tests.support.wire import WireClient
 
@@ -237,3 +237,22 @@ async def test_pipelined_publishes_are_acked_in_order(broker: BrokerProcess) -> 
         expected_serial += ack["count"]
     assert acked == sorted(acked) and len(set(acked)) == 200
     await pub.close()
+
+
+async def test_a_modes_channel_param_sets_the_modes_and_attached_echoes_the_params(broker: BrokerProcess) -> None:
+    """ably-js sends `params: {modes: 'subscribe', delta: 'vcdiff'}`: the param wins over the ATTACH
+    flags, the granted modes come back as flags, and ATTACHED echoes the params (channel.params)."""
+    c = await client(broker)
+    await c.connected()
+    await c.send({"action": Action.ATTACH, "channel": "modes:a", "flags": int(Flag.PUBLISH | Flag.PRESENCE_SUBSCRIBE),
+                  "params": {"modes": "subscribe,presence", "delta": "vcdiff"}})
+    attached = await c.expect(Action.ATTACHED, lambda m: m.get("channel") == "modes:a")
+    assert attached["params"] == {"modes": "subscribe,presence", "delta": "vcdiff"}
+    assert attached["flags"] & MODE_MASK == int(Flag.SUBSCRIBE | Flag.PRESENCE)
+    serial = await c.publish("modes:a", [{"data": "no"}])
+    nack = await c.ack(serial)
+    assert nack["action"] == Action.NACK and nack["error"]["code"] == 40160
+    await c.send({"action": Action.ATTACH, "channel": "modes:b", "params": {"modes": "subscribe,telepathy"}})
+    refused = await c.expect(Action.ERROR, lambda m: m.get("channel") == "modes:b")
+    assert refused["error"]["code"] == 40000 and "telepathy" in refused["error"]["message"]
+    await c.close()
