@@ -46,6 +46,6 @@ def parse_channel_name(name: object) -> ChannelName:
         raise invalid_channel(f"Channel name {name!r} may not start with {bare[0]!r}")
     if "\n" in name or "\r" in name or "\0" in name:
         raise invalid_channel("Channel name may not contain line breaks or NUL")
-    if "[" in bare:
+    if bare.startswith("["):
         raise invalid_channel(f"Channel name {name!r} has a misplaced '['")
     return ChannelName(wire=name, base=base, qualifier=qualifier, params=params)

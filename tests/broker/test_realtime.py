@@ -256,3 +256,20 @@ async def test_a_modes_channel_param_sets_the_modes_and_attached_echoes_the_para
     refused = await c.expect(Action.ERROR, lambda m: m.get("channel") == "modes:b")
     assert refused["error"]["code"] == 40000 and "telepathy" in refused["error"]["message"]
     await c.close()
+
+
+async def test_a_bracket_after_the_start_of_a_name_is_part_of_the_name(broker: BrokerProcess) -> None:
+    """ably-js's own suite names channels JSON.stringify(options), as Ably accepts: only a leading
+    `[` is a qualifier (and a second one right after a qualifier is still refused)."""
+    c = await client(broker)
+    await c.connected()
+    name = 'publish{"modes":["publish","subscribe"]}'
+    await c.attach(name)
+    serial = await c.publish(name, [{"data": "ok"}])
+    assert (await c.ack(serial))["action"] == Action.ACK
+    got = await c.expect(Action.MESSAGE, lambda m: m.get("channel") == name)
+    assert got["messages"][0]["data"] == "ok"
+    await c.send({"action": Action.ATTACH, "channel": "[?rewind=1][meta]x"})
+    refused = await c.expect(Action.ERROR, lambda m: m.get("channel") == "[?rewind=1][meta]x")
+    assert refused["error"]["code"] == 40010
+    await c.close()
