@@ -110,3 +110,30 @@ async def test_lost_appends_are_repaired_so_the_streamed_text_matches_history(br
     assert frame_serials == sorted(set(frame_serials))
     await subscriber.close()
     await agent.close()
+
+
+async def test_an_attach_past_what_the_bus_brought_reads_the_rest_from_the_log(broker: Broker) -> None:
+    """A lost last publication has no later one to reveal it; the next attach's head does."""
+    bus = faulty(broker)
+    first = await client(broker)
+    await first.attach(CHANNEL)
+    publisher = await client(broker)
+    await publish(publisher, {"name": "n", "data": "m0"})
+    bus.drop_every = 1
+    lost = await publish(publisher, {"name": "n", "data": "m1"})
+    bus.faults = False
+    assert [pub.messages[0].serial for pub in bus.dropped] == [lost]
+
+    second = await client(broker, "msgpack")
+    await second.attach(CHANNEL, params={"rewind": "1"})
+    got = {}
+    for name, sub in (("first", first), ("second", second)):  # nothing is published after m1 yet
+        messages, _ = await received_until(sub, "m1")
+        got[name] = [(m["data"], m["serial"]) for m in messages]
+    assert got["first"][-1] == ("m1", lost) and [d for d, _ in got["first"]] == ["m0", "m1"]
+    assert got["second"] == [("m1", lost)], "the rewind's backlog, not repeated by the repair"
+    await publish(publisher, {"name": "n", "data": "end"})
+    assert [m["data"] for m in (await received_until(second, "end"))[0]] == ["end"]
+    assert [m["data"] for m in (await received_until(first, "end"))[0]] == ["end"]
+    for c in (first, second, publisher):
+        await c.close()
