@@ -76,8 +76,8 @@ def check_batch(messages: list[Message]) -> None:
 class Engine(ABC):
     """A channel log store with a bus for its publications."""
 
-    def __init__(self, bus: Bus | None = None) -> None:
-        self.bus: Bus = bus or LocalBus()
+    def __init__(self) -> None:
+        self.bus: Bus = LocalBus()  # in-process; an engine shared by processes sets its own
         self._presence_listener: PresenceListener | None = None
         self._member_sets: dict[str, MemberSet] = {}
         self._commit_observer: Callable[[float], None] | None = None

@@ -89,3 +89,19 @@ async def test_a_repeated_idempotent_publish_takes_no_position(engine: Engine) -
         await engine.append("once", [Message(data="b")], 1002)
         assert len(heard) == 2
         assert heard[1].previous == heard[0].position.seq
+
+
+async def test_a_gap_holding_a_mutation_of_an_older_message_reads_back_its_aggregate(engine: Engine) -> None:
+    """Mutations share their message's serial but take their own position: a lost one is found
+    by position, as the message after it, not by the message's creation."""
+    async with asyncio.timeout(TIMEOUT):
+        heard: list[Publication] = []
+        engine.bus.connect(heard.append)
+        engine.bus.subscribe("mut")
+        original = await engine.append("mut", [Message(data="a")], 1000)
+        serial = str(original.messages[0].serial)
+        await engine.mutate("mut", Message(action=MessageAction.APPEND, serial=serial, data="b"), 1001, allow)
+        last = await engine.append("mut", [Message(data="c")], 1002)
+        missing = await engine.replay("mut", original.position.seq, last.previous)
+        assert [(m.serial, m.data) for m in missing] == [(serial, "ab")]
+        assert missing[0].version is not None and missing[0].version["serial"] == heard[1].position.serial(0)
