@@ -260,7 +260,8 @@ class Channel:
                 continue
             if messages:
                 log.warning("channel %s: %d messages in (%d, %d] read from the log (the bus had not brought them)",
-                            plain_name(self.name), len(messages), after, until, extra={"channel": plain_name(self.name)})
+                            plain_name(self.name), len(messages), after, until,
+                            extra={"channel": plain_name(self.name)})
             for pub in recovered(self.name, messages, after, epoch):
                 self._enqueue(pub)
             self._admitted = max(self._admitted, until)
@@ -440,7 +441,8 @@ class Channel:
                     obj = publication_frame(sub.wire_name, chunk, sub.fmt, now, skip,
                                             sub.whole_needed(mutation_targets(chunk)))
                     self._metrics.messages_out += sum(len(pub.messages) for pub in chunk)
-                    if obj is not None and not await self._write_paced(sub, self._framer(encode(obj, sub.fmt), sub.fmt)):
+                    framed = None if obj is None else self._framer(encode(obj, sub.fmt), sub.fmt)
+                    if framed is not None and not await self._write_paced(sub, framed):
                         return False
             if self._repair is None or (self._admitted or 0) >= point.covered:
                 break

@@ -179,7 +179,8 @@ class SqliteEngine(Engine):
             except (TypeError, ValueError, OverflowError) as exc:
                 raise AblyError(40000, 400, f"Message cannot be stored: {exc}") from exc
         self._assigned[channel] = seq
-        return Pending(Publication(channel, position, messages, previous=previous), rows, asyncio.get_running_loop().create_future())
+        publication = Publication(channel, position, messages, previous=previous)
+        return Pending(publication, rows, asyncio.get_running_loop().create_future())
 
     # -- reading -----------------------------------------------------------------------
 
