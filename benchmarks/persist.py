@@ -64,7 +64,8 @@ async def measure(name: str, engine: Engine, tasks: int, per_task: int, payload:
         nonlocal heard
         heard += 1
 
-    engine.set_listener(listener)
+    engine.bus.connect(listener)
+    engine.bus.subscribe_prefix("")
     await engine.open()
     latencies: list[float] = []
 

@@ -42,20 +42,20 @@ from .summaries import MessageSummary
 
 log = logging.getLogger(__name__)
 
-_LOG_PREFIX = "\nannotations\n"
+ANNOTATION_LOGS = "\nannotations\n"  # the key prefix of every annotation log
 SUMMARY_CACHE = 4096
 LOAD_PAGE = 1000
 
 
 def annotation_log(channel: str, message_serial: str) -> str:
     """The log key of one message's annotations (channel names and serials have no line breaks)."""
-    return f"{_LOG_PREFIX}{channel}\n{message_serial}"
+    return f"{ANNOTATION_LOGS}{channel}\n{message_serial}"
 
 
 def parse_annotation_log(key: str) -> tuple[str, str] | None:
-    if not key.startswith(_LOG_PREFIX):
+    if not key.startswith(ANNOTATION_LOGS):
         return None
-    channel, _, serial = key[len(_LOG_PREFIX):].rpartition("\n")
+    channel, _, serial = key[len(ANNOTATION_LOGS):].rpartition("\n")
     return channel, serial
 
 

@@ -4,6 +4,12 @@ Fan-out never awaits: publications committed in the same loop iteration are coal
 one MESSAGE per (channel string, format), encoded and framed once, and written to every
 subscription. A subscription being attached buffers live publications until its backlog has
 been sent, so the switch from replay to live neither drops nor repeats a message.
+
+The bus that brings publications may lose or reorder them (engine/bus). A channel admits them
+in log order: one at or below the last admitted position is a repeat and is dropped; one whose
+`previous` position is past the last admitted has a gap before it, so it is held, with whatever
+arrives meanwhile, while the gap is read from the log (`replay`, as a resume reads it) and
+delivered first. The first attach's head is where admission starts.
 """
 
 from __future__ import annotations
@@ -139,6 +145,10 @@ class Channel:
         self._rollup_hints: dict[str, int] = {}  # message serial -> the window its publisher's connection chose
         self._rollup_groups: dict[int | None, RollupGroup] = {}
         self.delivered: Position | None = None  # the last position flushed (held appends included)
+        self._admitted: int | None = None  # the last log position put in order (None: before the first attach)
+        self._held: list[Publication] | None = []  # not admitted yet: waiting for the first attach or a repair
+        self._repair: asyncio.Task[None] | None = None
+        self._wanted = 0  # a head an attach read: the repair reads up to it even with nothing held
 
     @property
     def idle(self) -> bool:
@@ -170,6 +180,102 @@ class Channel:
         return len(self._subs)
 
     def on_publication(self, publication: Publication) -> None:
+        """A committed publication from the bus: admitted in log order, repeats dropped, gaps repaired."""
+        if self._held is not None:
+            self._held.append(publication)
+        elif self._admit(publication):
+            self._enqueue(publication)
+
+    def on_ephemeral(self, publication: Publication) -> None:
+        """A publication that is not in the log (ephemeral messages): fanned out after what is queued."""
+        self._enqueue(publication)
+
+    def _admit(self, publication: Publication) -> bool:
+        """True if `publication` is next in log order; a repeat is dropped, a gap starts a repair."""
+        assert self._admitted is not None
+        if publication.position.seq <= self._admitted:
+            return False
+        if publication.previous > self._admitted:
+            self._held = [publication]
+            self._repair = asyncio.ensure_future(self._repair_gaps())
+            return False
+        self._admitted = publication.position.seq
+        return True
+
+    def _catch_up(self, head: Position) -> None:
+        """An attach read `head`: admission starts there on the first attach, and a channel whose
+        bus has not brought everything up to it yet reads the rest from the log."""
+        if self._admitted is None:
+            self._admitted = head.seq
+            if not self._admit_held():
+                return
+        elif head.seq <= self._admitted:
+            return
+        self._wanted = max(self._wanted, head.seq)
+        if self._repair is None:
+            if self._held is None:
+                self._held = []
+            self._repair = asyncio.ensure_future(self._repair_gaps())
+
+    def _admit_held(self) -> bool:
+        """Admit held publications in position order up to the first gap; True if one is left."""
+        assert self._admitted is not None
+        held = sorted(self._held or (), key=lambda pub: pub.position.seq)
+        for i, pub in enumerate(held):
+            if pub.position.seq <= self._admitted:
+                continue
+            if pub.previous > self._admitted:
+                self._held = held[i:]
+                return True
+            self._admitted = pub.position.seq
+            self._enqueue(pub)
+        if self._wanted > self._admitted:
+            self._held = []
+            return True
+        self._held = None
+        return False
+
+    async def _repair_gaps(self) -> None:
+        """Read each gap from the log, as a resume would, and deliver it before what was held.
+
+        Publications arriving meanwhile are held too. A failed read is retried while anyone is
+        subscribed: delivering past a gap would break the channel's order."""
+        failures = 0
+        while True:
+            assert self._held is not None and self._admitted is not None
+            after = self._admitted
+            until = max([self._wanted, *(pub.previous for pub in self._held[:1])])
+            epoch = self._held[0].position.epoch if self._held else None
+            try:
+                messages = await self._engine.replay(self.name, after, until)
+                if epoch is None:
+                    epoch = (await self._engine.head(self.name)).epoch
+            except Exception:
+                log.exception("channel %s: could not read the gap (%d, %d] from the log", plain_name(self.name),
+                              after, until, extra={"channel": plain_name(self.name)})
+                if not self._subs:
+                    break
+                failures += 1
+                await asyncio.sleep(min(1.0, 0.05 * 2 ** failures))
+                continue
+            if messages:
+                log.warning("channel %s: %d messages in (%d, %d] read from the log (the bus had not brought them)",
+                            plain_name(self.name), len(messages), after, until,
+                            extra={"channel": plain_name(self.name)})
+            for pub in recovered(self.name, messages, after, epoch):
+                self._enqueue(pub)
+            self._admitted = max(self._admitted, until)
+            if not self._admit_held():
+                break
+        self._held = None
+        self._repair = None
+
+    async def caught_up(self, seq: int) -> None:
+        """Return once everything up to `seq` is in order (a repair reading it has ended)."""
+        while self._repair is not None and (self._admitted or 0) < seq:
+            await asyncio.shield(self._repair)
+
+    def _enqueue(self, publication: Publication) -> None:
         self._queue.append(publication)
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -283,6 +389,7 @@ class Channel:
             else:
                 point = AttachPoint(head, [], resumed=False)
             point.covered = head.seq
+            self._catch_up(head)
             sub.seen_from = point.position.seq
             return point
         except BaseException:
@@ -324,17 +431,23 @@ class Channel:
                 return False
         shown = {m.serial: latest_serial(m) for m in point.backlog if m.version}
         skip = None if sub.echo else sub.connection_id
-        while sub.buffer:
-            pending = [pub for pub in sub.buffer if pub.position.seq > point.covered
-                       and not (pub.aggregates is not None and _already_shown(pub, shown))]
-            sub.buffer = []
-            for start in range(0, len(pending), BACKLOG_CHUNK):
-                chunk = pending[start:start + BACKLOG_CHUNK]
-                obj = publication_frame(sub.wire_name, chunk, sub.fmt, now, skip,
-                                        sub.whole_needed(mutation_targets(chunk)))
-                self._metrics.messages_out += sum(len(pub.messages) for pub in chunk)
-                if obj is not None and not await self._write_paced(sub, self._framer(encode(obj, sub.fmt), sub.fmt)):
-                    return False
+        while True:
+            while sub.buffer:
+                pending = [pub for pub in sub.buffer if pub.position.seq > point.covered
+                           and not (pub.aggregates is not None and _already_shown(pub, shown))]
+                sub.buffer = []
+                for start in range(0, len(pending), BACKLOG_CHUNK):
+                    chunk = pending[start:start + BACKLOG_CHUNK]
+                    obj = publication_frame(sub.wire_name, chunk, sub.fmt, now, skip,
+                                            sub.whole_needed(mutation_targets(chunk)))
+                    self._metrics.messages_out += sum(len(pub.messages) for pub in chunk)
+                    framed = None if obj is None else self._framer(encode(obj, sub.fmt), sub.fmt)
+                    if framed is not None and not await self._write_paced(sub, framed):
+                        return False
+            if self._repair is None or (self._admitted or 0) >= point.covered:
+                break
+            await self.caught_up(point.covered)  # the bus is behind the head this attach read
+            self._flush()  # what the repair read goes to the buffer now, not live after the switch
         if sub not in self._subs:
             return False
         group = self._rollup_groups.get(sub.rollup)
@@ -350,6 +463,24 @@ class Channel:
         sub.write(frame)
         self._metrics.message_frame_bytes_out += len(frame)
         return sub.drained is None or await sub.drained()
+
+
+def recovered(channel: str, messages: list[Message], after: int, epoch: str) -> list[Publication]:
+    """Publications that deliver what `replay` read for a gap, in its order: messages created in
+    it grouped by position, and a message mutated in it as its aggregate at its latest version."""
+    pubs: list[Publication] = []
+    previous = after
+    for message in messages:
+        latest = latest_serial(message)
+        seq = seq_of_serial(latest)
+        if latest != message.serial:
+            pubs.append(Publication(channel, Position(seq, epoch), [message], [message], previous))
+        elif pubs and pubs[-1].aggregates is None and pubs[-1].position.seq == seq:
+            pubs[-1].messages.append(message)
+        else:
+            pubs.append(Publication(channel, Position(seq, epoch), [message], None, previous))
+        previous = seq
+    return pubs
 
 
 def _already_shown(pub: Publication, shown: dict[str | None, str]) -> bool:

@@ -51,5 +51,5 @@ async def publish_ephemeral(hub: Hub, channel: str, messages: list[Message], now
     if position is None:  # nothing flushed yet: the channel's stored head is its position
         head = await hub.head(channel)
         position = max(head, live.latest) if live.latest is not None else head
-    live.on_publication(Publication(channel, position, messages))
+    live.on_ephemeral(Publication(channel, position, messages))
     return messages

@@ -2,8 +2,10 @@
 
 The Hub stores and routes by storage key, never by channel name: realtime and REST reach it
 only through an app's view (`Hub.app`, core/app_hub), which checks and stamps, and maps the
-channel names its clients use to keys under the app's scope. Committed publications come back through the engine's hook and
-are routed by key to the live channel that fans them out.
+channel names its clients use to keys under the app's scope. Committed publications come back
+through the engine's bus (engine/bus), which the hub subscribes for each live channel: a channel
+is subscribed when it appears (`channel`) and unsubscribed when it goes (`release`), and its
+publications are routed by key to the live channel, which repairs what the bus lost.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..observe.metrics import Metrics
 from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import Position
-from .annotations import AnnotationHub
+from .annotations import ANNOTATION_LOGS, AnnotationHub
 from .app_hub import AppHub
 from .channel import Channel, now_ms
 from .frames import Framer
@@ -38,7 +40,8 @@ class Hub:
         self._framer = framer
         self._rollup_window = rollup_window
         self._channels: dict[str, Channel] = {}
-        engine.set_listener(self._on_publication)
+        engine.bus.connect(self._on_publication)
+        engine.bus.subscribe_prefix(ANNOTATION_LOGS)  # summaries and raw annotations of live channels
         self.presence = PresenceHub(engine, framer, self._delivered)
         self.annotations = AnnotationHub(engine, framer, self._latest)
         self._apps: dict[str, AppHub] = {}
@@ -55,6 +58,7 @@ class Hub:
         self._app_rules.pop(app_id, None)
         for key in [key for key in self._channels if scope_of(key) == app_id]:
             del self._channels[key]
+            self._engine.bus.unsubscribe(key)
         return await self._engine.drop_scope(app_id)
 
     def app(self, app_id: str) -> AppHub:
@@ -78,7 +82,7 @@ class Hub:
         channel = self._channels.get(publication.channel)
         if channel is not None:
             channel.on_publication(publication)
-        elif publication.channel.startswith("\n"):  # a derived log (presence, annotations)
+        else:
             self.annotations.on_publication(publication)
 
     def channel(self, name: str) -> Channel:
@@ -87,6 +91,7 @@ class Hub:
             channel = self._channels[name] = Channel(name, self._engine, self._framer, self._rollup_window,
                                                      metrics=self.metrics)
             self.metrics.channels_opened += 1
+            self._engine.bus.subscribe(name)
         return channel
 
     def get(self, name: str) -> Channel | None:
@@ -97,6 +102,7 @@ class Hub:
         channel = self._channels.get(name)
         if channel is not None and channel.idle:
             del self._channels[name]
+            self._engine.bus.unsubscribe(name)
 
     def __len__(self) -> int:
         return len(self._channels)

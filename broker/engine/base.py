@@ -3,12 +3,14 @@
 Engines own positions: `append` assigns the next position of the channel atomically, stamps
 each message's `serial` and `timestamp`, and returns once the publication is durable. Every
 committed publication, from this process or another one sharing the store, is handed to the
-listener in channel order; fan-out is driven only by that hook.
+engine's bus (engine/bus), which delivers it to the processes subscribed to its channel; fan-out
+is driven only by that. The bus may lose or reorder publications: each carries the position
+before it in its log, so core can notice and repair a gap.
 
 Idempotent publishing: `append` may be given one idempotency key per message (the
 client-supplied message id, or None). A message whose key the channel has already stored
 within the dedup window is not stored again; it comes back stamped with the serial of its
-first copy. The listener only ever hears the messages that were actually stored.
+first copy. The bus only ever carries the messages that were actually stored.
 
 Retention: engines may trim a channel's oldest messages (by age with `trim`, by count as they
 append). `floor` is the highest position trimmed, so a cursor below it has lost messages.
@@ -26,6 +28,7 @@ from ..protocol.errors import AblyError
 from ..protocol.message import Message
 from ..protocol.presence import PresenceMessage
 from ..protocol.serial import MAX_INDEX, Position
+from .bus import Bus, LocalBus
 from .presence import MemberSet, PresenceEvent, PresenceListener, presence_log
 from .scope import scope_of
 
@@ -45,6 +48,7 @@ class Publication:
     position: Position
     messages: list[Message]
     aggregates: list[Message] | None = None
+    previous: int = 0  # the seq of the log's position before this one (0: none), to detect gaps
 
 
 @dataclass(slots=True)
@@ -60,7 +64,6 @@ class HistoryQuery:
     cursor: tuple[int, int] | None = None  # (seq, index) of the last item of the previous page
 
 
-Listener = Callable[[Publication], None]
 Authorizer = Callable[[Message], None]
 
 
@@ -79,10 +82,10 @@ class StoreInUse(RuntimeError):
 
 
 class Engine(ABC):
-    """A channel log store with a publication hook."""
+    """A channel log store with a bus for its publications."""
 
     def __init__(self) -> None:
-        self._listener: Listener | None = None
+        self.bus: Bus = LocalBus()  # in-process; an engine shared by processes sets its own
         self._presence_listener: PresenceListener | None = None
         self._member_sets: dict[str, MemberSet] = {}
         self._commit_observer: Callable[[float], None] | None = None
@@ -102,12 +105,8 @@ class Engine(ABC):
         """Members present over all channels."""
         return sum(len(members) for members in self._member_sets.values())
 
-    def set_listener(self, listener: Listener) -> None:
-        self._listener = listener
-
     def _notify(self, publication: Publication) -> None:
-        if self._listener is not None:
-            self._listener(publication)
+        self.bus.publish(publication)
 
     async def open(self) -> None:
         """Prepare the store (create schema, load state)."""

@@ -82,7 +82,7 @@ class MemoryEngine(Engine):
 
     def _store(self, channel: str, messages: list[Message], now_ms: int) -> Publication:
         log = self._logs.setdefault(channel, _Log())
-        log.last_seq = next_seq(log.last_seq, now_ms)
+        previous, log.last_seq = log.last_seq, next_seq(log.last_seq, now_ms)
         position = Position(log.last_seq, self.epoch)
         for index, message in enumerate(messages):
             message.serial = position.serial(index)
@@ -93,7 +93,7 @@ class MemoryEngine(Engine):
         limit = self.retention.max_count(channel)
         if limit is not None:
             log.drop_oldest(len(log.items) - limit)
-        publication = Publication(channel, position, messages)
+        publication = Publication(channel, position, messages, previous=previous)
         self._notify(publication)
         return publication
 
@@ -143,14 +143,14 @@ class MemoryEngine(Engine):
         authorize(current)
         if part.action == MessageAction.APPEND:
             check_appendable(current, part)
-        log.last_seq = next_seq(log.last_seq, now_ms)
+        previous, log.last_seq = log.last_seq, next_seq(log.last_seq, now_ms)
         position = Position(log.last_seq, self.epoch)
         stamp_part(part, position, now_ms)
         aggregate = log.current[part.serial] = fold(current, part)
         log.parts.setdefault(part.serial, []).append(stored_form(part, current))
         log.part_seqs.append(log.last_seq)
         log.part_targets.append(part.serial)
-        publication = Publication(channel, position, [delivery(aggregate, part)], [aggregate])
+        publication = Publication(channel, position, [delivery(aggregate, part)], [aggregate], previous)
         self._notify(publication)
         return publication
 

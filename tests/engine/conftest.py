@@ -12,7 +12,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from broker.engine.base import Engine
+from broker.engine.base import Engine, Publication
 from broker.engine.memory import MemoryEngine
 from broker.engine.sqlite import SqliteEngine
 
@@ -60,3 +60,9 @@ async def engine(kind: EngineKind, tmp_path: Path) -> AsyncIterator[Engine]:
     await asyncio.wait_for(built.open(), CLOSE_TIMEOUT)
     yield built
     await asyncio.wait_for(built.close(), CLOSE_TIMEOUT)
+
+
+def hear_all(engine: Engine, receiver: Callable[[Publication], None]) -> None:
+    """Connect `receiver` to the engine's bus for every log (the empty prefix matches all keys)."""
+    engine.bus.connect(receiver)
+    engine.bus.subscribe_prefix("")

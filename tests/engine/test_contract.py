@@ -14,7 +14,7 @@ from broker.protocol.message import Message
 from broker.protocol.serial import COUNTER_LIMIT, MAX_INDEX, Position, parse_serial
 from broker.protocol.wire import Format
 
-from .conftest import CLOSE_TIMEOUT, EngineKind
+from .conftest import CLOSE_TIMEOUT, EngineKind, hear_all
 
 TIMEOUT = 15.0
 
@@ -106,7 +106,7 @@ async def test_listener_hears_each_publication_once_in_order_after_it_is_stored(
             stored = set(kind.stored_serials(engine, pub.channel))
             stored_when_heard.append(all(m.serial in stored for m in pub.messages))
 
-        engine.set_listener(listener)
+        hear_all(engine, listener)
         published = []
         for i in range(6):
             channel = "l1" if i % 2 else "l2"
@@ -214,7 +214,7 @@ async def test_concurrent_appends_keep_one_order(engine: Engine) -> None:
     async with asyncio.timeout(TIMEOUT):
         calls: list[str] = []
         heard: list[str] = []
-        engine.set_listener(lambda pub: heard.append(str(pub.messages[0].data)))
+        hear_all(engine, lambda pub: heard.append(str(pub.messages[0].data)))
 
         async def publisher(worker: int) -> None:
             for i in range(10):
@@ -280,7 +280,7 @@ async def test_messages_round_trip_through_storage(engine: Engine) -> None:
 async def test_a_publication_too_long_for_three_digit_indexes_is_refused(engine: Engine) -> None:
     async with asyncio.timeout(TIMEOUT):
         heard: list[Publication] = []
-        engine.set_listener(heard.append)
+        hear_all(engine, heard.append)
         largest = await engine.append("big", [Message(data=str(i)) for i in range(MAX_INDEX + 1)], 7000)
         assert largest.messages[-1].serial == f"{largest.position}:{MAX_INDEX:03d}"
         with pytest.raises(AblyError) as refused:

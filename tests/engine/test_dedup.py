@@ -16,7 +16,7 @@ from broker.engine.sqlite import SqliteEngine
 from broker.protocol.errors import AblyError
 from broker.protocol.message import Message
 
-from .conftest import CLOSE_TIMEOUT, EngineKind
+from .conftest import CLOSE_TIMEOUT, EngineKind, hear_all
 
 TIMEOUT = 15.0
 ALL = HistoryQuery(direction="forwards", limit=1000)
@@ -38,7 +38,7 @@ def batch(*data: str) -> list[Message]:
 
 def heard_by(engine: Engine) -> list[Publication]:
     heard: list[Publication] = []
-    engine.set_listener(heard.append)
+    hear_all(engine, heard.append)
     return heard
 
 

@@ -22,6 +22,8 @@ from broker.protocol.message import Message
 from broker.protocol.serial import Position, parse_serial
 from broker.protocol.wire import Format
 
+from .conftest import hear_all
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 20.0
 ALL = HistoryQuery(direction="forwards", limit=100_000)
@@ -211,7 +213,7 @@ async def test_a_failed_commit_fails_its_appends_and_later_ones_still_order(stor
     async with asyncio.timeout(TIMEOUT):
         async with opened(store, busy_timeout_ms=50) as engine:
             heard: list[Position] = []
-            engine.set_listener(lambda pub: heard.append(pub.position))
+            hear_all(engine, lambda pub: heard.append(pub.position))
             ok1 = await engine.append("f", [Message(data="ok1")], 1)
             lost = [Message(data=f"lost{i}") for i in range(3)]
             with closing(sqlite3.connect(store, isolation_level=None)) as blocker:

@@ -166,7 +166,8 @@ class SqliteEngine(Engine):
 
     def _prepare(self, channel: str, messages: list[Message], now_ms: int) -> Pending:
         """Take the channel's next position and stamp and pack `messages` for the writer."""
-        seq = next_seq(self._assigned.get(channel, 0), now_ms)
+        previous = self._assigned.get(channel, 0)
+        seq = next_seq(previous, now_ms)
         position = Position(seq, self.epoch)
         prefix, ms = str(position), position.ms
         rows: list[Row] = []
@@ -178,7 +179,8 @@ class SqliteEngine(Engine):
             except (TypeError, ValueError, OverflowError) as exc:
                 raise AblyError(40000, 400, f"Message cannot be stored: {exc}") from exc
         self._assigned[channel] = seq
-        return Pending(Publication(channel, position, messages), rows, asyncio.get_running_loop().create_future())
+        publication = Publication(channel, position, messages, previous=previous)
+        return Pending(publication, rows, asyncio.get_running_loop().create_future())
 
     # -- reading -----------------------------------------------------------------------
 
@@ -267,7 +269,8 @@ class SqliteEngine(Engine):
         authorize(current)
         if part.action == MessageAction.APPEND:
             check_appendable(current, part)
-        seq = next_seq(self._assigned.get(channel, 0), now_ms)
+        previous = self._assigned.get(channel, 0)
+        seq = next_seq(previous, now_ms)
         position = Position(seq, self.epoch)
         stamp_part(part, position, now_ms)
         aggregate = fold(current, part)
@@ -276,7 +279,7 @@ class SqliteEngine(Engine):
         row = (channel, seq, seq, target_seq, target_idx, pack_message(stored))
         self._assigned[channel] = seq
         self._remember((channel, serial), aggregate)
-        publication = Publication(channel, position, [delivery(aggregate, part)], [aggregate])
+        publication = Publication(channel, position, [delivery(aggregate, part)], [aggregate], previous)
         pending = Pending(publication, [], asyncio.get_running_loop().create_future(), [row], (channel, serial))
         run = self._runs.setdefault((channel, serial), [])
         if part.action != MessageAction.APPEND:
@@ -351,8 +354,8 @@ class SqliteEngine(Engine):
         for pending in batch:
             try:
                 self._notify(pending.publication)
-            except Exception:  # a faulty listener must not fail appends that are committed
-                log.exception("publication listener failed on %r", pending.publication.channel)
+            except Exception:  # a faulty receiver must not fail appends that are committed
+                log.exception("publication receiver failed on %r", pending.publication.channel)
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_result(pending.publication)
