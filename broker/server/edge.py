@@ -155,7 +155,7 @@ class EdgeProtocol(asyncio.Protocol):
 
     def _check_stall(self) -> None:
         self._deadline = None
-        if self.transport is None or self.transport.is_closing():
+        if self.transport is None:
             return
         if self.transport.get_write_buffer_size() < self._unsent:  # slow but reading
             self._watch_stall()
@@ -257,7 +257,7 @@ class EdgeProtocol(asyncio.Protocol):
         self.transport.writelines(chunks)
         self.broker.metrics.bytes_out += sum(len(chunk) for chunk in chunks)
         if self.http.our_state is h11.MUST_CLOSE:
-            self._close()
+            self.transport.close()  # after the response is flushed; a stalled reader meets the stall deadline
 
     def _refuse(self, error: AblyError) -> None:
         """A request the broker will not read to the end: logged, answered, and the socket closed."""
@@ -277,9 +277,8 @@ class EdgeProtocol(asyncio.Protocol):
         assert self.transport is not None
         self._disarm()
         self.broker.edges.awaiting_head.discard(self)
-        if not self.transport.is_closing():
-            self.transport.close()
-            self.broker.loop.call_later(CLOSE_GRACE, self.transport.abort)
+        self.transport.close()
+        self.broker.loop.call_later(CLOSE_GRACE, self.transport.abort)
 
     def _upgrade(self, event: h11.Request) -> None:
         assert self.transport is not None and self.http is not None

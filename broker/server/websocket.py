@@ -55,7 +55,8 @@ class WebSocketSession:
         self._drain_waiters: list[asyncio.Future[None]] = []
         transport.set_write_buffer_limits(high=broker.config.outbound_buffer_limit // 2)
         # A frame's deadline: bytes received after the upgrade request against the wire size of
-        # the frames they completed (client frames are masked, lengths minimally encoded).
+        # the frames they completed (client frames are masked, lengths minimally encoded, and no
+        # extension is negotiated, so a frame's payload is what was sent).
         self._received = len(raw_request) - raw_request.index(b"\r\n\r\n") - 4
         self._consumed = 0
         self._text = False

@@ -72,3 +72,14 @@ def test_append_rollup_window_flag_and_variable(monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(SystemExit):
         parse_args(["--append-rollup-window", "33"])
     assert "use one of 0, 20, 40, 100, 500" in capsys.readouterr().err
+
+
+def test_timeouts_and_caps_from_flags_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from broker.cli import parse_args
+
+    monkeypatch.setenv("BROKER_REQUEST_HEAD_TIMEOUT", "2.5")
+    monkeypatch.setenv("BROKER_MAX_PENDING_CONNECTIONS", "7")
+    args = parse_args(["--frame-timeout", "4", "--response-stall-timeout", "9", "--max-unread-responses", "1000"])
+    assert (args.request_head_timeout, args.max_pending_connections) == (2.5, 7)
+    assert (args.frame_timeout, args.response_stall_timeout, args.max_unread_responses) == (4.0, 9.0, 1000)
+    assert parse_args([]).request_body_timeout == 60.0

@@ -167,3 +167,27 @@ async def test_unread_responses_on_all_sockets_together_stay_within_the_budget(
                 sock.close()
     finally:
         await broker.stop()
+
+
+async def test_a_pipelining_client_that_reads_late_gets_every_response(broker: Broker) -> None:
+    one_response = await fill_channel(broker, "big")
+    sock, sending = await hostile_socket(broker, "big", pipelined=20)
+    try:
+        await until(lambda: edge_of(broker, sock) is not None, "the broker accepted the socket")
+        edge = edge_of(broker, sock)
+        assert edge is not None and edge.transport is not None
+        transport = edge.transport
+        await until(lambda: transport.get_write_buffer_size() > HTTP_HIGH_WATER and not transport.is_reading(),
+                    "the broker stopped reading the stalled socket")
+        loop = asyncio.get_running_loop()
+        received = bytearray()
+        async with asyncio.timeout(TIMEOUT):
+            while len(received) < 20 * (one_response - 1024) or received.count(b"HTTP/1.1 200 OK\r\n") < 20:
+                data = await loop.sock_recv(sock, 1 << 20)
+                assert data, "the broker closed the socket"
+                received += data
+        assert received.count(b"HTTP/1.1 ") == 20
+        await sending
+    finally:
+        sending.cancel()
+        sock.close()

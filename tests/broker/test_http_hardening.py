@@ -97,6 +97,14 @@ def test_a_kept_alive_socket_is_closed_once_idle_for_the_head_timeout(target: Br
     assert raw.startswith(b"HTTP/1.1 200 ") and raw.count(b"HTTP/1.1") == 1
 
 
+def test_a_half_sent_second_request_on_a_kept_alive_socket_is_answered_408(target: BrokerProcess) -> None:
+    sock = connect(target)
+    sock.sendall(b"GET /time HTTP/1.1\r\nHost: x\r\n\r\nGET /ti")
+    raw = read_until_closed(sock)
+    assert raw.startswith(b"HTTP/1.1 200 ")
+    assert raw.count(b"HTTP/1.1 408 ") == 1 and b"Request head not received" in raw
+
+
 def test_a_request_body_that_never_completes_is_answered_408(target: BrokerProcess) -> None:
     slow = connect(target)
     slow.sendall(b"POST /channels/slow/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
