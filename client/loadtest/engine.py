@@ -184,11 +184,11 @@ class Engine:
 
     def take_delta(self) -> None:
         """Hand the histograms since the last call to the gevent side (for Locust's live stats)."""
-        def _swap() -> None:
-            delta = self.state.take()
-            self.done.append({"delta": delta, "errors": dict(self.state.errors),
-                              "counts": dict(self.state.counts)})
-        self.call(_swap)
+        self.call(self._push_delta)
+
+    def _push_delta(self) -> None:
+        self.done.append({"delta": self.state.take(), "errors": dict(self.state.errors),
+                          "counts": dict(self.state.counts)})
 
     def finish(self, drain: float) -> None:
         """Stop publishing, wait (bounded) for ACKs and deliveries to settle, then report."""
@@ -207,6 +207,7 @@ class Engine:
                 break
         for device in self.devices:
             device.close()
+        self._push_delta()  # the last partial second reaches the timeline before the final report
         self.done.append({"final": self.report()})
 
     def report(self) -> dict[str, Any]:
